@@ -1,0 +1,17 @@
+/**
+ * The worker vars `npm start` passes from its environment to the local worker.
+ * Local defaults favour trying the product at once: anonymous uploads when no secret is set,
+ * any origin allowed. A deployed worker takes its vars from wrangler.jsonc and secrets instead.
+ */
+export function localWorkerVars(env: Record<string, string | undefined>): Record<string, string> {
+  const vars: Record<string, string> = {
+    ALLOW_ANONYMOUS: env.ALLOW_ANONYMOUS ?? (env.UPLOAD_SECRET ? "false" : "true"),
+    CORS_ORIGINS: env.CORS_ORIGINS ?? "*",
+  };
+  if (env.UPLOAD_SECRET) vars.UPLOAD_SECRET = env.UPLOAD_SECRET;
+  for (const key of ["TUS_MAX_SIZE", "PART_SIZE", "MAX_PATCH_SIZE", "UPLOAD_TTL_SECONDS"]) {
+    const value = env[key];
+    if (value !== undefined) vars[key] = value;
+  }
+  return vars;
+}

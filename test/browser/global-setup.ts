@@ -1,0 +1,52 @@
+/**
+ * Starts the same stack `npm start` runs (vite dev: page + worker in workerd, local R2 and
+ * Durable Objects) on a free loopback port with a throw-away state directory, and hands its
+ * URL to the browser tests.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestProject } from "vitest/node";
+import { ensureGenerated } from "../../scripts/generate.mjs";
+import { chromiumPath } from "./chromium.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    baseUrl: string;
+    stateDir: string;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export default async function setup(project: TestProject) {
+  chromiumPath(); // fail fast, with instructions, when no browser is installed
+  await ensureGenerated();
+  const stateDir = await mkdtemp(join(tmpdir(), "edge-upload-state-"));
+  const port = await freePort();
+  process.env.PORT = String(port);
+  process.env.EDGE_UPLOAD_STATE_DIR = stateDir;
+  process.env.ALLOW_ANONYMOUS ??= "true";
+  process.env.CORS_ORIGINS ??= "*";
+  const { createServer } = await import("vite");
+  const server = await createServer({ configFile: "vite.config.ts", logLevel: "warn" });
+  await server.listen();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const health = await fetch(`${baseUrl}/health`);
+  if (!health.ok) throw new Error(`worker not healthy: ${health.status}`);
+  project.provide("baseUrl", baseUrl);
+  project.provide("stateDir", stateDir);
+  return async () => {
+    await server.close();
+    await rm(stateDir, { recursive: true, force: true });
+  };
+}

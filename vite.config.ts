@@ -1,0 +1,30 @@
+import { cloudflare } from "@cloudflare/vite-plugin";
+import { defineConfig } from "vite";
+import { localWorkerVars } from "./scripts/local-env.ts";
+
+/**
+ * One Vite config for `npm start` (vite dev: the page and the worker in real workerd with
+ * local R2 and Durable Objects persisted under .wrangler/state) and for `vite build`
+ * (what `wrangler deploy` ships). The worker's vars for local runs come from the environment
+ * (PORT, UPLOAD_SECRET, ALLOW_ANONYMOUS, CORS_ORIGINS); see scripts/local-env.ts.
+ */
+export default defineConfig(({ command }) => ({
+  server: {
+    host: "127.0.0.1",
+    port: Number(process.env.PORT ?? 8787),
+    strictPort: true,
+  },
+  preview: { host: "127.0.0.1", port: Number(process.env.PORT ?? 8787) },
+  worker: { format: "es" },
+  plugins: [
+    cloudflare({
+      configPath: "./wrangler.jsonc",
+      // The dev-only vars never reach a deployed worker: `vite build` keeps wrangler.jsonc's.
+      config: command === "serve" ? { vars: localWorkerVars(process.env) } : {},
+      persistState: process.env.EDGE_UPLOAD_STATE_DIR
+        ? { path: process.env.EDGE_UPLOAD_STATE_DIR }
+        : true,
+      inspectorPort: false,
+    }),
+  ],
+}));
