@@ -5,8 +5,11 @@ import { defineConfig } from "vitest/config";
  * Three test projects, one `vitest run`:
  * - unit:    plain Node (shared code, client logic, the in-memory storage driver);
  * - workerd: inside real workerd with the R2 and Durable Object bindings of wrangler.jsonc;
- * - browser: Node tests that start the `npm start` stack (vite dev + workerd) and drive real
- *            Chromium through playwright-core.
+ * - e2e:     Node tests (tus-js-client, the CLI) against the `npm start` stack (vite dev + workerd)
+ *            over real loopback HTTP;
+ * - browser: the same stack driven through real Chromium (playwright-core).
+ * The e2e and browser projects each start their own stack (test/support/stack-setup.ts) with a
+ * throw-away state directory, and provide its URL as inject("baseUrl").
  */
 export default defineConfig({
   test: {
@@ -39,10 +42,20 @@ export default defineConfig({
       },
       {
         test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.e2e.test.ts"],
+          environment: "node",
+          globalSetup: ["test/support/stack-setup.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: "browser",
           include: ["test/browser/**/*.browser.test.ts"],
           environment: "node",
-          globalSetup: ["test/browser/global-setup.ts"],
+          globalSetup: ["test/support/stack-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 120_000,
           // One Chromium at a time: CI has two cores.

@@ -93,7 +93,7 @@ export function parseUploadMetadata(header: string): Record<string, string> | un
     if (value.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return undefined;
     try {
       const bin = atob(value);
-      out[key] = new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+      out[key] = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
     } catch {
       return undefined;
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import type { Browser } from "playwright-core";
-import { launchChromium } from "./chromium.ts";
+import { launchChromium } from "../support/chromium.ts";
 
 let browser: Browser;
 beforeAll(async () => {

@@ -1,4 +1,5 @@
 /**
+ * Vitest global setup for the e2e and browser projects.
  * Starts the same stack `npm start` runs (vite dev: page + worker in workerd, local R2 and
  * Durable Objects) on a free loopback port with a throw-away state directory, and hands its
  * URL to the browser tests.
@@ -29,7 +30,7 @@ async function freePort(): Promise<number> {
 }
 
 export default async function setup(project: TestProject) {
-  chromiumPath(); // fail fast, with instructions, when no browser is installed
+  if (project.name === "browser") chromiumPath(); // fail fast, with instructions, when no browser is installed
   await ensureGenerated();
   const stateDir = await mkdtemp(join(tmpdir(), "edge-upload-state-"));
   const port = await freePort();
