@@ -112,3 +112,59 @@ export function formatUploadMetadata(meta: Record<string, string>): string {
     })
     .join(",");
 }
+
+/**
+ * Error codes beyond ErrorCode that the edge also answers with (appended so the list above stays
+ * as the client already reads it).
+ */
+export type EdgeErrorCode =
+  | ErrorCode
+  | "CONFIG_INVALID" // 500: a wrangler var does not parse; the message names it
+  | "NOT_FOUND" // 404: no such route
+  | "METHOD_NOT_ALLOWED"; // 405
+
+/** Our headers that a cross-origin page must be able to read (Access-Control-Expose-Headers). */
+export const EXPOSED_HEADERS = [
+  "Tus-Resumable",
+  "Tus-Version",
+  "Tus-Extension",
+  "Tus-Max-Size",
+  "Tus-Checksum-Algorithm",
+  "Upload-Offset",
+  "Upload-Length",
+  "Upload-Metadata",
+  "Upload-Expires",
+  "Location",
+  "Repr-Digest",
+  "Content-Location",
+  "Upload-Part-Size",
+  "Upload-Max-Chunk-Size",
+  "ETag",
+  "Content-Range",
+  "WWW-Authenticate",
+] as const;
+
+/** Request headers a cross-origin page may send (Access-Control-Allow-Headers). */
+export const ALLOWED_REQUEST_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "Tus-Resumable",
+  "Upload-Offset",
+  "Upload-Length",
+  "Upload-Metadata",
+  "Upload-Checksum",
+  "Upload-Defer-Length",
+  "Upload-Concat",
+  "Repr-Digest",
+  "Range",
+  "X-HTTP-Method-Override",
+  "X-Requested-With",
+] as const;
+
+/** Upload tokens: `base64url(JSON TokenPayload) + "." + base64url(HMAC-SHA256(secret, first part))`. */
+export interface TokenPayload {
+  /** The namespace (Docker repository name) the bearer uploads into and reads from. */
+  ns: string;
+  /** Expiry, seconds since the Unix epoch. */
+  exp: number;
+}

@@ -1,0 +1,74 @@
+/**
+ * The worker's configuration, parsed once per env from wrangler vars with defaults from
+ * shared/protocol.ts. A var that does not parse fails loudly (500 CONFIG_INVALID naming the var)
+ * instead of silently falling back: a typo in PART_SIZE must not turn into corrupt multipart
+ * uploads or surprise limits.
+ */
+import { DEFAULTS } from "../shared/protocol.ts";
+import type { Env } from "./env.ts";
+import { ApiError } from "./errors.ts";
+
+export interface EdgeConfig {
+  /** Largest Upload-Length accepted (Tus-Max-Size). */
+  maxUploadSize: number;
+  /** Storage part size; every part but the last has exactly this size. */
+  partSize: number;
+  /** Largest PATCH (or creation-with-upload) body. */
+  maxPatchSize: number;
+  /** An upload expires this many seconds after its last write. */
+  uploadTtlSeconds: number;
+  /** HMAC secret for bearer tokens; undefined when not configured. */
+  secret: string | undefined;
+  allowAnonymous: boolean;
+  /** Allowed CORS origins; "*" for any; empty for none. */
+  corsOrigins: "*" | readonly string[];
+}
+
+const GiB = 1024 * 1024 * 1024;
+const cache = new WeakMap<object, EdgeConfig>();
+
+function integer(env: Env, name: keyof Env, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (typeof raw !== "string" || !/^\d+$/.test(raw.trim())) {
+    throw invalid(`${name} must be a whole number of ${name === "UPLOAD_TTL_SECONDS" ? "seconds" : "bytes"}, got ${JSON.stringify(raw)}`);
+  }
+  const value = Number(raw.trim());
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be between ${min} and ${max}, got ${raw}`);
+  }
+  return value;
+}
+
+function invalid(message: string): ApiError {
+  return new ApiError(500, "CONFIG_INVALID", `worker misconfigured: ${message}`);
+}
+
+/** Parses (and caches) the config; throws ApiError 500 CONFIG_INVALID naming the bad var. */
+export function getConfig(env: Env): EdgeConfig {
+  const cached = cache.get(env);
+  if (cached) return cached;
+  const allow = (env.ALLOW_ANONYMOUS ?? "").trim().toLowerCase();
+  if (!["", "true", "false"].includes(allow)) {
+    throw invalid(`ALLOW_ANONYMOUS must be "true" or "false", got ${JSON.stringify(env.ALLOW_ANONYMOUS)}`);
+  }
+  const origins = (env.CORS_ORIGINS ?? "").trim();
+  const list = origins.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  for (const origin of list) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw invalid(`CORS_ORIGINS entries must look like https://host[:port] (no path), got ${JSON.stringify(origin)}`);
+    }
+  }
+  const config: EdgeConfig = {
+    maxUploadSize: integer(env, "TUS_MAX_SIZE", DEFAULTS.maxUploadSize, 0, Number.MAX_SAFE_INTEGER),
+    // R2: parts of at least 5 MiB, at most 5 GiB.
+    partSize: integer(env, "PART_SIZE", DEFAULTS.partSize, DEFAULTS.minPartSize, 5 * GiB),
+    maxPatchSize: integer(env, "MAX_PATCH_SIZE", DEFAULTS.maxPatchSize, 1, 5 * GiB),
+    uploadTtlSeconds: integer(env, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1, 10 * 365 * 24 * 3600),
+    secret: env.UPLOAD_SECRET ? env.UPLOAD_SECRET : undefined,
+    allowAnonymous: allow === "true",
+    corsOrigins: list.includes("*") ? "*" : list,
+  };
+  cache.set(env, config);
+  return config;
+}
