@@ -6,6 +6,7 @@ import type { Sha256Digest } from "../shared/digest.ts";
 
 /** Where the page's `data-state` comes from (see the test hooks in the README). */
 export type UploadState =
+  | { kind: "queued" } // waiting for a free slot (`concurrency`); nothing read yet in this session
   | { kind: "hashing" } // hashing (transfer may run alongside)
   | { kind: "uploading" } // hash done or running, bytes going out
   | { kind: "paused" } // paused by the person
@@ -40,6 +41,19 @@ export interface Progress {
   etaSeconds: number | undefined;
 }
 
+/**
+ * What this session actually did, for people who want to see what a resume saved (and for
+ * tests that measure it): bytes the hasher read and bytes put into PATCH bodies since the page
+ * (or process) started. After a resume, `hashRead` = size - resumedHashAt and `sent` =
+ * size - resumedUploadAt when nothing had to be repeated.
+ */
+export interface SessionCounters {
+  /** Bytes read and hashed by the hasher in this session. */
+  hashRead: number;
+  /** Bytes handed to PATCH requests in this session (counted when each request starts). */
+  sent: number;
+}
+
 /** A snapshot of one upload, as the UI renders it. */
 export interface UploadSnapshot {
   /** Stable across reloads: derived from the file's fingerprint. */
@@ -59,6 +73,9 @@ export interface UploadSnapshot {
   hasHandle: boolean;
   /** tus upload URL once created. */
   uploadUrl?: string;
+  counters: SessionCounters;
+  /** Something the person should know that did not stop the upload (for example UPLOAD_GONE). */
+  notice?: UploadError;
 }
 
 export type UploaderEvent =
@@ -68,14 +85,23 @@ export type UploaderEvent =
 export interface UploaderOptions {
   /** tus endpoint, e.g. "https://edge.example/files" or "/files". */
   endpoint: string;
-  /** Bearer token, or a function that returns one (called before each request batch). */
+  /** Bearer token, or a function that returns one (called before each request). */
   token?: string | (() => string | Promise<string>);
-  /** Transfer chunk size; rounded down to a multiple of the edge's part size. */
+  /** Transfer chunk size; rounded down to a multiple of the edge's part size. Default 32 MiB. */
   chunkSize?: number;
-  /** How many files upload at once (hashing is one worker per active file). Default 2. */
+  /** How many files hash and upload at once. Default 2. */
   concurrency?: number;
   /** Hasher checkpoint interval in bytes. Default 16 MiB. */
   checkpointInterval?: number;
-  /** Retry delays for the transfer (ms). */
+  /** Retry delays for the transfer (ms). Default [0, 1000, 3000, 5000, 10000, 20000]. */
   retryDelays?: number[];
+  /**
+   * Create the upload only once the file is hashed, so the digest is declared at creation and
+   * the edge can complete an already stored blob with no bytes sent. `true` always, `false`
+   * never (hash and send alongside; the digest goes on the final PATCH), a number: for files
+   * up to that many bytes. Default 64 MiB: hashing (~270 MB/s) is rarely what a person waits for.
+   */
+  hashFirst?: boolean | number;
+  /** Upper bounds in bytes per second, e.g. to keep a laptop cool or leave bandwidth to others. */
+  limitRate?: { hash?: number; transfer?: number };
 }

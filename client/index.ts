@@ -1,0 +1,40 @@
+/**
+ * The browser library: hash in a Web Worker, remember in IndexedDB, upload over tus.
+ *
+ *   const uploader = createUploader({ endpoint: "/files" });
+ *   uploader.on((e) => render(e.upload));
+ *   await uploader.restore();            // rows left by a previous session
+ *   await uploader.add(input.files);     // File or FileSystemFileHandle
+ *
+ * Node: import from "client/node.ts" instead (file-backed store, in-process hashing).
+ */
+import { createIdbStore } from "./idb-store.ts";
+import type { UploadStore } from "./store.ts";
+import type { UploaderOptions } from "./types.ts";
+import { createUploaderCore, type Uploader } from "./uploader.ts";
+import { createWorkerHasher } from "./worker-hasher.ts";
+
+export function createUploader(options: UploaderOptions & { store?: UploadStore }): Uploader {
+  return createUploaderCore(options, {
+    store: options.store ?? createIdbStore(),
+    hasher: createWorkerHasher(),
+    baseUrl: globalThis.location?.href,
+  });
+}
+
+export type { Uploader } from "./uploader.ts";
+export type { UploadRecord, UploadStore } from "./store.ts";
+export { createMemoryStore } from "./store.ts";
+export { createIdbStore } from "./idb-store.ts";
+export { fingerprint } from "./fingerprint.ts";
+export type {
+  Progress,
+  SessionCounters,
+  UploadError,
+  UploaderEvent,
+  UploaderOptions,
+  UploadSnapshot,
+  UploadState,
+  UploadStateKind,
+} from "./types.ts";
+export type { Sha256Digest } from "../shared/digest.ts";

@@ -1,0 +1,277 @@
+/**
+ * The transfer process: tus-js-client driven through its pluggable parts (urlStorage over our
+ * store, a fileReader, an httpStack that counts PATCH bytes) and its request hooks:
+ * - `Repr-Digest` (RFC 9530) on creation when the digest is known, else on the final PATCH,
+ *   which waits for the hasher;
+ * - an upload the edge completes at creation (blob already stored: dedupe) is finished with a
+ *   HEAD instead of a PATCH, so no bytes go out (tus-js-client ignores the POST's offset);
+ * - a stored upload the edge no longer knows (HEAD 404/410) is reported as gone (tus-js-client
+ *   then starts a new one from 0, which is what we want, but silently).
+ */
+import * as tus from "tus-js-client";
+import { formatReprDigest, parseReprDigest, type Sha256Digest } from "../shared/digest.ts";
+import { H } from "../shared/protocol.ts";
+import { delayForRate } from "./hash-job.ts";
+import type { UploadError } from "./types.ts";
+
+export type TokenSource = string | (() => string | Promise<string>);
+
+export interface TransferInput {
+  key: string;
+  file: Blob;
+  size: number;
+  name: string;
+  type: string;
+  /** Absolute tus endpoint. */
+  endpoint: string;
+  chunkSize: number;
+  retryDelays: number[];
+  token?: TokenSource;
+  urlStorage: tus.UrlStorage;
+  /** Known before the transfer starts: declared at creation (lets the edge dedupe). */
+  digest?: Sha256Digest;
+  /** Resolves once hashing is done; the final PATCH waits for it. */
+  waitForDigest(): Promise<Sha256Digest>;
+  /** Turns a Blob slice into a request body (Node's http stack wants bytes, not a Blob). */
+  toBody?: (slice: Blob) => Promise<unknown>;
+  /** Bytes per second at most. */
+  rate?: number;
+  /** A stored upload answered HEAD 200 at this offset (resume). */
+  onResumed?(offset: number): void;
+  /** A stored upload is gone on the edge (404/410); the transfer continues with a new one. */
+  onGone?(status: number): void;
+  onUrl?(url: string): void;
+  onProgress?(offset: number): void;
+  onChunkComplete?(offset: number): void;
+  /** A PATCH body of this many bytes is about to be sent. */
+  onSend?(bytes: number): void;
+}
+
+export type TransferResult =
+  | { kind: "done"; digest: Sha256Digest | undefined; blobUrl: string | undefined; uploadUrl: string }
+  | { kind: "paused" }
+  | { kind: "gone"; status: number };
+
+export interface TransferRun {
+  result: Promise<TransferResult>;
+  pause(): void;
+}
+
+/** A failed transfer, with what a person should read. */
+export class TransferError extends Error {
+  constructor(readonly error: UploadError, readonly status?: number) {
+    super(error.message);
+    this.name = "TransferError";
+  }
+}
+
+class StopSignal extends Error {
+  constructor(readonly why: "paused" | "complete-at-creation") {
+    super(why);
+  }
+}
+
+export async function resolveToken(token: TokenSource | undefined): Promise<string | undefined> {
+  return typeof token === "function" ? await token() : token;
+}
+
+export function startTransfer(input: TransferInput): TransferRun {
+  let paused = false;
+  let completeAtCreation = false;
+  let resolvePause: (() => void) | undefined;
+  const pausedPromise = new Promise<void>((resolve) => (resolvePause = resolve));
+  let upload: tus.Upload | undefined;
+  // A PATCH that ends at the file's end is the last one: the whole-file digest goes on it.
+  const isFinalPatch = (req: tus.HttpRequest) => Number(req.getHeader("Upload-Offset")) + input.chunkSize >= input.size;
+
+  const result = new Promise<TransferResult>((resolve, reject) => {
+    pausedPromise.then(() => resolve({ kind: "paused" }));
+    const options: tus.UploadOptions = {
+      endpoint: input.endpoint,
+      chunkSize: input.chunkSize,
+      retryDelays: input.retryDelays,
+      metadata: { filename: input.name, filetype: input.type || "application/octet-stream", ...(input.digest ? { digest: input.digest } : {}) },
+      fingerprint: async () => input.key,
+      urlStorage: input.urlStorage,
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      fileReader: blobFileReader(input),
+      httpStack: countingStack(tus.defaultOptions.httpStack, (bytes) => input.onSend?.(bytes)),
+      async onBeforeRequest(req) {
+        if (paused) throw new StopSignal("paused");
+        const method = req.getMethod();
+        const token = await resolveToken(input.token);
+        if (token) req.setHeader("Authorization", `Bearer ${token}`);
+        if (method === "POST" && input.digest) req.setHeader("Repr-Digest", formatReprDigest(input.digest));
+        if (method === "PATCH") {
+          if (completeAtCreation) throw new StopSignal("complete-at-creation");
+          if (isFinalPatch(req)) {
+            const digest = input.digest ?? (await Promise.race([input.waitForDigest(), pausedPromise.then(() => undefined)]));
+            // XHR ignores abort() before send(); refuse to send instead of relying on it.
+            if (paused || !digest) throw new StopSignal("paused");
+            req.setHeader("Repr-Digest", formatReprDigest(digest));
+          }
+        }
+      },
+      async onAfterResponse(req, res) {
+        const method = req.getMethod();
+        const status = res.getStatus();
+        if (method === "HEAD") {
+          if (status === 200) input.onResumed?.(Number(res.getHeader("Upload-Offset")));
+          else if (status === 404 || status === 410) input.onGone?.(status);
+        }
+        if (method === "POST" && status === 201 && input.size > 0 && Number(res.getHeader("Upload-Offset")) === input.size) {
+          completeAtCreation = true;
+        }
+      },
+      onShouldRetry(err, attempt, opts) {
+        if (paused) return false;
+        if (err.causingError instanceof StopSignal) return err.causingError.why === "complete-at-creation";
+        const status = err.originalResponse?.getStatus() ?? 0;
+        const retryable = status === 0 || status >= 500 || status === 409 || status === 423 || status === 429 || status === 460;
+        return retryable && attempt < (opts.retryDelays?.length ?? 0);
+      },
+      onUploadUrlAvailable() {
+        if (upload?.url) input.onUrl?.(upload.url);
+      },
+      onProgress(sent) {
+        input.onProgress?.(sent);
+      },
+      onChunkComplete(_chunk, accepted) {
+        input.onChunkComplete?.(accepted);
+      },
+      onSuccess({ lastResponse }) {
+        void finish(lastResponse).then(resolve, reject);
+      },
+      onError(err) {
+        if (paused) return;
+        const status = err instanceof tus.DetailedError ? (err.originalResponse?.getStatus() ?? 0) : 0;
+        if (status === 404 || status === 410) resolve({ kind: "gone", status });
+        else reject(toTransferError(err));
+      },
+    };
+    upload = new tus.Upload(input.file, options);
+    const u = upload;
+    u.findPreviousUploads().then((previous) => {
+      const last = previous[previous.length - 1];
+      if (last) u.resumeFromPreviousUpload(last);
+      if (!paused) u.start();
+    }, reject);
+  });
+
+  /** The last response names the blob; a 0-byte upload or an older edge may need a HEAD for it. */
+  async function finish(res: tus.HttpResponse): Promise<TransferResult> {
+    const uploadUrl = upload?.url ?? "";
+    let location = res.getHeader("Content-Location");
+    let repr = res.getHeader("Repr-Digest");
+    if (!location && uploadUrl) {
+      const token = await resolveToken(input.token);
+      const head = await fetch(uploadUrl, {
+        method: "HEAD",
+        headers: { "Tus-Resumable": "1.0.0", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      });
+      location = head.headers.get(H.contentLocation) ?? undefined;
+      repr = head.headers.get(H.reprDigest) ?? undefined;
+    }
+    const digest = repr ? (parseReprDigest(repr) ?? undefined) : undefined;
+    return { kind: "done", digest, blobUrl: location ? new URL(location, input.endpoint).toString() : undefined, uploadUrl };
+  }
+
+  return {
+    result,
+    pause() {
+      if (paused) return;
+      paused = true;
+      void upload?.abort(false);
+      resolvePause?.();
+    },
+  };
+}
+
+/** tus-js-client's FileReader over a Blob, with an optional rate limit. */
+function blobFileReader(input: TransferInput): tus.FileReader {
+  return {
+    async openFile(file: Blob) {
+      const started = Date.now();
+      let served = 0;
+      return {
+        size: file.size,
+        async slice(start: number, end: number) {
+          if (input.rate) await delayForRate(started, served, input.rate);
+          const stop = Math.min(end, file.size);
+          const part = file.slice(start, stop);
+          served += part.size;
+          const value = input.toBody ? await input.toBody(part) : part;
+          return { value, done: stop >= file.size };
+        },
+        close() {},
+      };
+    },
+  };
+}
+
+/** Wraps an http stack to count PATCH body bytes as each request starts. */
+function countingStack(base: tus.HttpStack, onSend: (bytes: number) => void): tus.HttpStack {
+  return {
+    getName: () => `counting(${base.getName()})`,
+    createRequest(method, url) {
+      const req = base.createRequest(method, url);
+      return {
+        getMethod: () => req.getMethod(),
+        getURL: () => req.getURL(),
+        setHeader: (name, value) => req.setHeader(name, value),
+        getHeader: (name) => req.getHeader(name),
+        setProgressHandler: (handler) => req.setProgressHandler(handler),
+        send(body: unknown) {
+          if (method === "PATCH" && body) onSend(bodySize(body));
+          return req.send(body);
+        },
+        abort: () => req.abort(),
+        getUnderlyingObject: () => req.getUnderlyingObject(),
+      };
+    },
+  };
+}
+
+function bodySize(body: unknown): number {
+  if (body instanceof Blob) return body.size;
+  if (body instanceof Uint8Array) return body.byteLength;
+  const size = (body as { size?: unknown }).size;
+  return typeof size === "number" ? size : 0;
+}
+
+/** Maps what tus-js-client reports to an error a person can act on. */
+export function toTransferError(err: Error): TransferError {
+  const res = err instanceof tus.DetailedError ? err.originalResponse : null;
+  const status = res?.getStatus() ?? 0;
+  let code = "";
+  let detail = "";
+  try {
+    const body = JSON.parse(res?.getBody() ?? "") as { code?: string; message?: string };
+    code = body.code ?? "";
+    detail = body.message ?? "";
+  } catch {
+    // not JSON: keep the status
+  }
+  const say = (e: UploadError) => new TransferError(e, status || undefined);
+  if (status === 0) {
+    const cause = err instanceof tus.DetailedError ? err.causingError : err;
+    if (cause && /NotReadable|NotFound|could not be read|ENOENT/i.test(`${cause.name} ${cause.message}`)) {
+      return say({ code: "FILE_UNREADABLE", message: "The file can no longer be read (moved, deleted or changed). Add it again to continue.", retryable: false });
+    }
+    return say({ code: "NETWORK", message: "The connection to the upload server failed. Check the network and resume; the upload continues where it stopped.", retryable: true });
+  }
+  if (status === 401 || status === 403) {
+    return say({ code: "AUTH", message: "The upload server refused the credentials (missing, expired or invalid token). Sign in again, then resume.", retryable: true });
+  }
+  if (code === "DIGEST_INVALID") {
+    return say({ code: "DIGEST_MISMATCH", message: "The bytes the server received do not match the file's SHA-256: the file probably changed while it was uploading. Add it again to upload it from the start.", retryable: false });
+  }
+  if (status === 413) {
+    return say({ code: "SERVER", message: `The file is larger than this server accepts. ${detail}`.trim(), retryable: false });
+  }
+  if (status >= 500) {
+    return say({ code: "SERVER", message: `The upload server had a problem (${status}${code ? ` ${code}` : ""}). Resume later; nothing is lost.`, retryable: true });
+  }
+  return say({ code: "SERVER", message: `The upload server refused the upload (${status}${code ? ` ${code}` : ""}${detail ? `: ${detail}` : ""}).`, retryable: false });
+}

@@ -1,0 +1,209 @@
+/**
+ * The uploader: the list of uploads, the public API, and event throttling. Platform parts
+ * (store, hasher, body conversion) come in through `UploaderPlatform`, so the same core runs
+ * in browsers (client/index.ts) and Node (client/node.ts).
+ */
+import { createLocks, createSlots, type Locks } from "./coordination.ts";
+import { discoverLimits, type EdgeLimits } from "./edge-limits.ts";
+import { fingerprint } from "./fingerprint.ts";
+import type { Hasher } from "./hasher.ts";
+import { RECORD_VERSION, type UploadRecord, type UploadStore } from "./store.ts";
+import { createUpload, handlePermission, readError, type UploadController } from "./upload.ts";
+import type { UploaderEvent, UploaderOptions, UploadSnapshot } from "./types.ts";
+
+const MiB = 1024 * 1024;
+export const DEFAULT_RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000];
+/** Change events while work runs: at most this often per upload, and at least this often. */
+const TICK_MS = 250;
+
+export interface Uploader {
+  /** Same fingerprint continues its existing row (never a second row); a different file with
+   * the same name as an interrupted row is refused (an "error" event FILE_CHANGED on that row). */
+  add(files: Iterable<File | FileSystemFileHandle>): Promise<UploadSnapshot[]>;
+  /** Interrupted uploads from the store after a reload (state interrupted). */
+  restore(): Promise<UploadSnapshot[]>;
+  list(): UploadSnapshot[];
+  pause(key: string): Promise<void>;
+  /** Call from a click: may request the kept handle's permission. */
+  resume(key: string): Promise<void>;
+  /** Stops it and removes the upload on the edge (DELETE). */
+  cancel(key: string): Promise<void>;
+  on(listener: (event: UploaderEvent) => void): () => void;
+  destroy(): void;
+}
+
+export interface UploaderPlatform {
+  store: UploadStore;
+  hasher: Hasher;
+  locks?: Locks;
+  /** Node's http stack wants bytes, not Blobs. */
+  toBody?: (slice: Blob) => Promise<unknown>;
+  /** Base for a relative endpoint (the page's URL in browsers). */
+  baseUrl?: string;
+}
+
+export function createUploaderCore(options: UploaderOptions, platform: UploaderPlatform): Uploader {
+  const endpoint = new URL(options.endpoint, platform.baseUrl).toString();
+  const listeners = new Set<(event: UploaderEvent) => void>();
+  const uploads = new Map<string, UploadController>();
+  const dirty = new Set<string>();
+  const lastEmit = new Map<string, number>();
+  let limits: Promise<EdgeLimits> | undefined;
+
+  const emit = (event: UploaderEvent) => {
+    for (const listener of listeners) listener(event);
+  };
+  const emitChange = (u: UploadController) => {
+    dirty.delete(u.key);
+    lastEmit.set(u.key, Date.now());
+    emit({ type: "change", upload: u.snapshot() });
+  };
+
+  const ctx = {
+    store: platform.store,
+    hasher: platform.hasher,
+    endpoint,
+    limits: () => (limits ??= discoverLimits(endpoint)),
+    token: options.token,
+    chunkSize: options.chunkSize,
+    retryDelays: options.retryDelays ?? DEFAULT_RETRY_DELAYS,
+    checkpointInterval: options.checkpointInterval,
+    hashFirst: options.hashFirst ?? 64 * MiB,
+    limitRate: options.limitRate,
+    toBody: platform.toBody,
+    locks: platform.locks ?? createLocks(),
+    slots: createSlots(options.concurrency ?? 2),
+    changed(u: UploadController, urgent: boolean) {
+      if (urgent) emitChange(u);
+      else dirty.add(u.key);
+    },
+    failed(u: UploadController, error: import("./types.ts").UploadError) {
+      emit({ type: "error", upload: u.snapshot(), error });
+    },
+  };
+
+  // Progress goes out on a fixed beat: <= 4 per second per upload, and every 250 ms while an
+  // upload works even when no byte moved (a stalled upload's speed then visibly falls).
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    for (const u of uploads.values()) {
+      if ((dirty.has(u.key) || u.phase() === "running") && now - (lastEmit.get(u.key) ?? 0) >= TICK_MS - 20) emitChange(u);
+    }
+  }, TICK_MS);
+  (ticker as { unref?: () => void }).unref?.(); // Node: never keep the process alive for this
+
+  const get = (key: string) => {
+    const u = uploads.get(key);
+    if (!u) throw new Error(`no upload ${key}`);
+    return u;
+  };
+
+  async function open(item: File | FileSystemFileHandle): Promise<{ file: File; handle?: FileSystemFileHandle }> {
+    if (item instanceof Blob) return { file: item };
+    return { file: await item.getFile(), handle: item };
+  }
+
+  async function addOne(item: File | FileSystemFileHandle): Promise<UploadSnapshot | undefined> {
+    const { file, handle } = await open(item);
+    const key = await fingerprint(file);
+    const existing = uploads.get(key);
+    if (existing && existing.phase() !== "failed") {
+      if (existing.phase() === "done" || existing.active()) return existing.snapshot();
+      await existing.start(file, handle);
+      return existing.snapshot();
+    }
+    // A file with the name of an interrupted upload but another fingerprint is another file:
+    // it must not continue that upload, and silently starting a second one confuses people.
+    for (const other of uploads.values()) {
+      if (other.key !== key && other.name === file.name && other.phase() === "interrupted") {
+        ctx.failed(other, {
+          code: "FILE_CHANGED",
+          message: `This is not the same ${file.name} as the interrupted upload (size, date or content differ). Drop the original file to resume, or cancel the interrupted upload to upload this one.`,
+          retryable: true,
+        });
+        return undefined;
+      }
+    }
+    const stored = await platform.store.get(key);
+    const record: UploadRecord = stored ?? {
+      v: RECORD_VERSION,
+      key,
+      name: file.name,
+      size: file.size,
+      type: file.type,
+      lastModified: file.lastModified,
+      createdAt: Date.now(),
+    };
+    const peek = stored ? await platform.hasher.peek(key, file.size).catch(() => undefined) : undefined;
+    const u = createUpload(ctx, record, stored ? { kind: "interrupted", reason: "reload", hashedTo: peek?.offset } : { kind: "new" });
+    uploads.set(key, u);
+    await u.start(file, handle);
+    return u.snapshot();
+  }
+
+  return {
+    async add(files) {
+      const out: UploadSnapshot[] = [];
+      for (const item of files) {
+        try {
+          const snapshot = await addOne(item);
+          if (snapshot) out.push(snapshot);
+        } catch (error) {
+          const name = item instanceof Blob ? item.name : item.name;
+          const e = readError(error);
+          emit({ type: "error", upload: placeholder(name), error: e });
+        }
+      }
+      return out;
+    },
+
+    async restore() {
+      const out: UploadSnapshot[] = [];
+      for (const record of await platform.store.list()) {
+        if (uploads.has(record.key)) continue;
+        let reason: "reload" | "needs-file" | "needs-permission" = "needs-file";
+        if (record.handle) {
+          const permission = await handlePermission(record.handle, false).catch(() => "denied" as const);
+          reason = permission === "granted" ? "reload" : "needs-permission";
+        }
+        const peek = await platform.hasher.peek(record.key, record.size).catch(() => undefined);
+        const u = createUpload(ctx, record, { kind: "interrupted", reason, hashedTo: peek?.offset });
+        uploads.set(record.key, u);
+        out.push(u.snapshot());
+        emitChange(u);
+      }
+      return out;
+    },
+
+    list: () => [...uploads.values()].map((u) => u.snapshot()),
+    pause: (key) => get(key).pause(),
+    resume: (key) => get(key).resume(),
+    cancel: (key) => get(key).cancel(),
+    on(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    destroy() {
+      clearInterval(ticker);
+      for (const u of uploads.values()) u.dispose();
+      listeners.clear();
+    },
+  };
+}
+
+/** An error about a file that never became a row (for example it could not be read at all). */
+function placeholder(name: string): UploadSnapshot {
+  const empty = { bytes: 0, total: 0, bytesPerSecond: 0, etaSeconds: undefined };
+  return {
+    key: "",
+    name,
+    size: 0,
+    type: "",
+    lastModified: 0,
+    state: { kind: "failed", error: { code: "FILE_UNREADABLE", message: "The file could not be read.", retryable: false } },
+    hash: empty,
+    transfer: empty,
+    hasHandle: false,
+    counters: { hashRead: 0, sent: 0 },
+  };
+}
