@@ -1,0 +1,617 @@
+/**
+ * The upload writer: Docker distribution's layerWriter (registry/storage/layerwriter.go) on an
+ * object store with R2's multipart rules. Pure logic over a StorageDriver; no HTTP here.
+ *
+ * Data flow. Bytes are cut into parts of one fixed size (every part but the last has the same
+ * size, R2 error 10048). Bytes that do not fill a part stay in a pending tail, stored under the
+ * upload, and are the start of the next part; so any sequence of write sizes is accepted and a
+ * short non-final part is never sent (distribution #3873, tusd #1137). The body is streamed
+ * through one part-sized buffer: memory stays near two parts whatever the write sizes.
+ *
+ * Commits. The upload record (`info`) is the commit point. A commit first stores everything the
+ * new offset needs (part etags, the tail at that offset, the hasher state at that offset, all
+ * keyed by offset so the previous commit's keys stay intact), then rewrites `info`, then deletes
+ * the superseded tail and hasher state. A crash at any step leaves `info` naming a complete,
+ * consistent set; uncommitted parts are simply uploaded again under the same part number.
+ *
+ * Finish (validate -> move -> link -> remove, as layerWriter.Finish):
+ * - validate with the hasher state (no re-read); when no state is usable, re-read and hash the
+ *   assembled data; either way with bounded retries and backoff for stores that are only
+ *   eventually consistent (R2 is strongly consistent; some S3 stores are not);
+ * - when the digest was declared at creation the multipart upload targets the blob path and is
+ *   completed only after the hasher confirmed the digest: no copy, and nothing unverified ever
+ *   reaches a blob path; otherwise it completes under the upload and is moved, by the store's
+ *   server-side copy when it has one, else by streaming ranges into a multipart upload at the blob
+ *   path (the R2 binding has no copy);
+ * - a blob already present is not written again (content addressing), only linked.
+ */
+import { formatDigest, type Sha256Digest } from "../shared/digest.ts";
+import { DEFAULTS } from "../shared/protocol.ts";
+import type { ResumableSha256 } from "../shared/sha256.ts";
+import {
+  blobDataPath,
+  uploadDataPath,
+  uploadHashStatePath,
+  uploadInfoPath,
+  uploadPartsPath,
+  uploadStartedAtPath,
+  uploadTailPath,
+  validateNamespace,
+  validateUploadId,
+} from "./paths.ts";
+import { linkBlob, removeUploadKeys, statBlob } from "./registry.ts";
+import { readAll } from "./storage/body.ts";
+import {
+  MULTIPART_LIMITS,
+  MultipartUnknownError,
+  PathNotFoundError,
+  PreconditionFailedError,
+  type MultipartUpload,
+  type StorageDriver,
+  type UploadedPart,
+} from "./storage/driver.ts";
+import {
+  BodyTooLargeError,
+  ChecksumMismatchError,
+  DigestMismatchError,
+  HashStateUnavailableError,
+  UploadDataUnavailableError,
+  UploadExistsError,
+  UploadIncompleteError,
+  UploadTooLargeError,
+  UploadUnknownError,
+  WriterClosedError,
+} from "./writer-errors.ts";
+import { defaultChecksumFactory, defaultHasherFactory, type ChecksumFactory, type ChecksumHasher, type HasherFactory } from "./writer-hashers.ts";
+
+export * from "./writer-errors.ts";
+export type { ChecksumFactory, ChecksumHasher, HasherFactory } from "./writer-hashers.ts";
+
+export interface WriterOptions {
+  /** Multipart part size for a new upload (default DEFAULTS.partSize, 8 MiB; at least 5 MiB). A resumed upload keeps its own. */
+  partSize?: number;
+  /** Validation attempts after the first (default 5), for eventually consistent stores. */
+  validateRetries?: number;
+  /** Backoff base: attempt n waits retryDelayMs * 2^n (default 100 ms). */
+  retryDelayMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => Date;
+  /** Resumable SHA-256 (default: edge/sha256.ts in workerd, hash-wasm elsewhere). */
+  createHasher?: HasherFactory;
+  /** tus body checksums (default: crypto.DigestStream in workerd, hash-wasm elsewhere). */
+  createChecksum?: ChecksumFactory;
+}
+
+export interface WriteOptions {
+  /**
+   * Commit nothing until the whole body arrived (and its checksum matched). Implied by `checksum`.
+   * Used for Upload-Checksum and for bodies without Content-Length.
+   */
+  transactional?: boolean;
+  /** Refuse a body longer than this (BodyTooLargeError). */
+  maxBytes?: number;
+  /** tus checksum of this body. */
+  checksum?: { algorithm: "sha1" | "sha256"; expected: Uint8Array };
+}
+
+export interface UploadWriter {
+  readonly namespace: string;
+  readonly id: string;
+  /** RFC 3339, as stored in `startedat`. */
+  readonly startedAt: string;
+  readonly length: number;
+  /** Committed bytes. */
+  readonly offset: number;
+  readonly declaredDigest?: Sha256Digest;
+  /** RFC 3339 time of the last commit (or creation), for expiry. */
+  readonly lastWriteAt: string;
+  /**
+   * Appends a request body. Non-transactional (default): every full part is committed (part
+   * stored, then tail + hasher state at that offset + info) as soon as it is stored, so a body cut
+   * off mid-way keeps its complete parts; on a stream error the bytes received so far (including
+   * the partial tail) are committed too, then the error is rethrown.
+   * Transactional: parts may be stored but nothing is committed until the end; a checksum
+   * mismatch throws ChecksumMismatchError and leaves the upload exactly as before.
+   * More than `maxBytes`, or past the upload length: BodyTooLargeError (transactional: nothing kept).
+   */
+  write(body: ReadableStream<Uint8Array> | Uint8Array, opts?: WriteOptions): Promise<{ written: number; offset: number }>;
+  /**
+   * When offset === length: validate, move, link, remove the upload's keys. The digest is the
+   * one given here or declared at creation (both must match when both are given), else the one
+   * computed. A mismatch throws DigestMismatchError after removing the upload's resources.
+   */
+  finish(digest?: Sha256Digest): Promise<{ digest: Sha256Digest; length: number; blobKey: string }>;
+  /** Aborts the multipart upload and removes every key under the upload. */
+  cancel(): Promise<void>;
+}
+
+/** The upload record stored at `_uploads/<id>/info`; writing it is the commit. */
+interface UploadInfo {
+  version: 1;
+  namespace: string;
+  id: string;
+  length: number;
+  declaredDigest?: Sha256Digest;
+  startedAt: string;
+  lastWriteAt: string;
+  partSize: number;
+  /** Committed bytes. */
+  offset: number;
+  /** Absent when the whole upload fits one part: it then lives in the tail until finish. */
+  multipart?: { key: string; uploadId: string };
+  /** Set once the multipart upload under the upload prefix was completed (a finish retried after a crash). */
+  assembled?: true;
+}
+
+/** Etags per `parts/<group>` object: bounded objects instead of one record growing to 10,000 etags. */
+const ETAGS_PER_GROUP = 1000;
+
+const DEFAULT_RETRIES = 5;
+const DEFAULT_RETRY_DELAY_MS = 100;
+
+/** Creates an upload in storage (startedat, multipart upload when needed, info) and a writer for it. */
+export async function createUploadWriter(
+  driver: StorageDriver,
+  init: { namespace: string; id: string; length: number; declaredDigest?: Sha256Digest },
+  opts: WriterOptions = {},
+): Promise<UploadWriter> {
+  const { namespace, id, length } = init;
+  validateNamespace(namespace);
+  validateUploadId(id);
+  const partSize = opts.partSize ?? DEFAULTS.partSize;
+  if (!Number.isSafeInteger(partSize) || partSize < MULTIPART_LIMITS.minPartSize || partSize > MULTIPART_LIMITS.maxPartSize) {
+    throw new RangeError(`partSize must be an integer from ${MULTIPART_LIMITS.minPartSize} to ${MULTIPART_LIMITS.maxPartSize}`);
+  }
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`);
+  const max = partSize * MULTIPART_LIMITS.maxParts;
+  if (length > max) throw new UploadTooLargeError(length, max);
+  if (init.declaredDigest !== undefined) blobDataPath(init.declaredDigest); // validates the digest
+
+  const now = rfc3339((opts.now ?? (() => new Date()))());
+  const info: UploadInfo = { version: 1, namespace, id, length, startedAt: now, lastWriteAt: now, partSize, offset: 0 };
+  if (init.declaredDigest !== undefined) info.declaredDigest = init.declaredDigest;
+  await driver.put(uploadStartedAtPath(namespace, id), now);
+  if (length > partSize) {
+    // With the digest known, the multipart upload targets the blob path itself: it is completed
+    // only after verification, so the blob never has to be copied.
+    const target = init.declaredDigest !== undefined ? blobDataPath(init.declaredDigest) : uploadDataPath(namespace, id);
+    const mp = await driver.createMultipart(target);
+    info.multipart = { key: mp.key, uploadId: mp.uploadId };
+  }
+  try {
+    await driver.put(uploadInfoPath(namespace, id), JSON.stringify(info), { onlyIf: { doesNotExist: true } });
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) throw new UploadExistsError(namespace, id);
+    throw err;
+  }
+  const createHasher = opts.createHasher ?? defaultHasherFactory;
+  return new Writer(driver, info, [], new Uint8Array(0), await createHasher(), opts);
+}
+
+/** A writer for an upload already in storage (after a restart): offset, tail, etags and hasher state from its keys. */
+export async function resumeUploadWriter(
+  driver: StorageDriver,
+  ref: { namespace: string; id: string },
+  opts: WriterOptions = {},
+): Promise<UploadWriter> {
+  const { namespace, id } = ref;
+  let info: UploadInfo;
+  try {
+    const got = await driver.get(uploadInfoPath(validateNamespace(namespace), validateUploadId(id)));
+    info = JSON.parse(new TextDecoder().decode(await readAll(got.body))) as UploadInfo;
+  } catch (err) {
+    if (err instanceof PathNotFoundError) throw new UploadUnknownError(namespace, id);
+    throw err;
+  }
+  if (info.version !== 1 || info.namespace !== namespace || info.id !== id) throw new UploadUnknownError(namespace, id);
+
+  const parts = committedParts(info);
+  const etags: string[] = [];
+  for (let group = 0; group * ETAGS_PER_GROUP < parts; group++) {
+    const got = await driver.get(uploadPartsPath(namespace, id, group));
+    etags.push(...(JSON.parse(new TextDecoder().decode(await readAll(got.body))) as string[]));
+  }
+  etags.length = parts;
+
+  const tailLength = info.offset - parts * info.partSize;
+  const tail = tailLength > 0 ? await readAll((await driver.get(uploadTailPath(namespace, id, info.offset))).body) : new Uint8Array(0);
+  if (tail.length !== tailLength) throw new Error(`upload ${id}: tail at ${info.offset} has ${tail.length} bytes, expected ${tailLength}`);
+
+  return new Writer(driver, info, etags, tail, await loadHasher(driver, info, opts.createHasher ?? defaultHasherFactory), opts);
+}
+
+/** Full parts stored and committed: none while the upload fits one part (it lives in the tail). */
+function committedParts(info: UploadInfo): number {
+  return info.multipart ? Math.floor(info.offset / info.partSize) : 0;
+}
+
+/**
+ * The hasher at the committed offset, from its saved state; undefined when the state is missing
+ * or unusable (another hash-wasm build): finish then re-reads the data, as distribution does.
+ */
+async function loadHasher(driver: StorageDriver, info: UploadInfo, createHasher: HasherFactory): Promise<ResumableSha256 | undefined> {
+  if (info.offset === 0) return createHasher();
+  try {
+    const got = await driver.get(uploadHashStatePath(info.namespace, info.id, info.offset));
+    return await createHasher(await readAll(got.body));
+  } catch (err) {
+    if (err instanceof PathNotFoundError || (err instanceof Error && err.name === "HashStateError")) return undefined;
+    throw err;
+  }
+}
+
+class Writer implements UploadWriter {
+  private closed = false;
+  private readonly createHasher: HasherFactory;
+  private readonly createChecksum: ChecksumFactory;
+  private readonly now: () => Date;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly retries: number;
+  private readonly retryDelayMs: number;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private info: UploadInfo,
+    /** Etags of the committed parts, part n at index n-1. */
+    private etags: string[],
+    /** Committed bytes after the last full part. */
+    private tail: Uint8Array,
+    /** At the committed offset; undefined when its state was lost. */
+    private hasher: ResumableSha256 | undefined,
+    opts: WriterOptions,
+  ) {
+    this.createHasher = opts.createHasher ?? defaultHasherFactory;
+    this.createChecksum = opts.createChecksum ?? defaultChecksumFactory;
+    this.now = opts.now ?? (() => new Date());
+    this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.retries = opts.validateRetries ?? DEFAULT_RETRIES;
+    this.retryDelayMs = opts.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+  }
+
+  get namespace() {
+    return this.info.namespace;
+  }
+  get id() {
+    return this.info.id;
+  }
+  get startedAt() {
+    return this.info.startedAt;
+  }
+  get length() {
+    return this.info.length;
+  }
+  get offset() {
+    return this.info.offset;
+  }
+  get declaredDigest() {
+    return this.info.declaredDigest;
+  }
+  get lastWriteAt() {
+    return this.info.lastWriteAt;
+  }
+
+  async write(body: ReadableStream<Uint8Array> | Uint8Array, opts: WriteOptions = {}): Promise<{ written: number; offset: number }> {
+    this.assertOpen();
+    const transactional = opts.transactional === true || opts.checksum !== undefined;
+    const { partSize, length } = this.info;
+    const room = length - this.info.offset;
+    const limit = Math.min(room, opts.maxBytes ?? Number.POSITIVE_INFINITY);
+    const limitReason = opts.maxBytes !== undefined && opts.maxBytes < room ? "maxBytes" : "length";
+
+    const startOffset = this.info.offset;
+    const savedState = transactional ? this.hasher?.save() : undefined;
+    const checksum = opts.checksum ? await this.createChecksum(opts.checksum.algorithm) : undefined;
+    // One part-sized buffer (smaller when the rest of the upload is smaller), starting with the tail.
+    const partsBase = this.etags.length * partSize;
+    const buffer = new Uint8Array(this.info.multipart ? Math.min(partSize, length - partsBase) : length);
+    buffer.set(this.tail);
+    let fill = this.tail.length;
+    let received = 0;
+    const pendingParts: UploadedPart[] = [];
+    const multipart = this.info.multipart ? this.driver.resumeMultipart(this.info.multipart.key, this.info.multipart.uploadId) : undefined;
+
+    const absorb = async (chunk: Uint8Array): Promise<void> => {
+      while (chunk.length > 0) {
+        const piece = chunk.subarray(0, buffer.length - fill);
+        // Cannot happen: the buffer holds the rest of the upload and `limit` caps the body.
+        if (piece.length === 0) throw new Error("upload buffer overflow");
+        buffer.set(piece, fill);
+        fill += piece.length;
+        received += piece.length;
+        this.hasher?.update(piece);
+        await checksum?.update(piece);
+        chunk = chunk.subarray(piece.length);
+        // Only exactly full parts are sent while writing; a short last part goes at finish.
+        if (fill === partSize && multipart) {
+          const part = await multipart.uploadPart(this.etags.length + pendingParts.length + 1, buffer);
+          fill = 0;
+          if (transactional) pendingParts.push(part);
+          else await this.commit(startOffset + received, [part], new Uint8Array(0));
+        }
+      }
+    };
+    /** Commits whatever was received and is not committed yet (the partial tail and pending parts). */
+    const commitReceived = async (): Promise<void> => {
+      const offset = startOffset + received;
+      if (offset !== this.info.offset) await this.commit(offset, pendingParts, buffer.subarray(0, fill));
+    };
+    const rollback = async (): Promise<void> => {
+      // Parts stored meanwhile are not in the record; later writes overwrite them by part number.
+      if (savedState) this.hasher = await this.createHasher(savedState);
+    };
+
+    try {
+      for await (const chunk of chunksOf(body)) {
+        if (received + chunk.length > limit) {
+          if (!transactional) await absorb(chunk.subarray(0, limit - received));
+          throw new BodyTooLargeError(limit, limitReason);
+        }
+        await absorb(chunk);
+      }
+    } catch (err) {
+      if (transactional) await rollback();
+      else await commitReceived();
+      throw err;
+    }
+
+    if (checksum && opts.checksum) {
+      const actual = await checksum.digest();
+      if (!equalBytes(actual, opts.checksum.expected)) {
+        await rollback();
+        throw new ChecksumMismatchError(opts.checksum.algorithm, opts.checksum.expected, actual);
+      }
+    }
+    await commitReceived();
+    return { written: received, offset: this.info.offset };
+  }
+
+  /**
+   * Makes `offset` the committed offset: parts' etags, tail and hasher state at `offset` first
+   * (new keys), then the record, then the superseded keys go.
+   */
+  private async commit(offset: number, newParts: UploadedPart[], tail: Uint8Array): Promise<void> {
+    const { namespace, id } = this.info;
+    const before = { offset: this.info.offset, tail: this.tail.length > 0, state: this.hasher !== undefined && this.info.offset > 0 };
+    const etags = [...this.etags, ...newParts.map((p) => p.etag)];
+    const writes: Promise<unknown>[] = [];
+    const firstGroup = Math.floor(this.etags.length / ETAGS_PER_GROUP);
+    for (let group = firstGroup; group * ETAGS_PER_GROUP < etags.length && newParts.length > 0; group++) {
+      const slice = etags.slice(group * ETAGS_PER_GROUP, (group + 1) * ETAGS_PER_GROUP);
+      writes.push(this.driver.put(uploadPartsPath(namespace, id, group), JSON.stringify(slice)));
+    }
+    if (tail.length > 0) writes.push(this.driver.put(uploadTailPath(namespace, id, offset), tail));
+    if (this.hasher) writes.push(this.driver.put(uploadHashStatePath(namespace, id, offset), this.hasher.save()));
+    await Promise.all(writes);
+
+    const info: UploadInfo = { ...this.info, offset, lastWriteAt: rfc3339(this.now()) };
+    await this.driver.put(uploadInfoPath(namespace, id), JSON.stringify(info));
+    this.info = info;
+    this.etags = etags;
+    this.tail = tail.slice();
+
+    const stale: string[] = [];
+    if (before.tail && before.offset !== offset) stale.push(uploadTailPath(namespace, id, before.offset));
+    if (before.state && before.offset !== offset) stale.push(uploadHashStatePath(namespace, id, before.offset));
+    if (stale.length > 0) await this.driver.delete(...stale);
+  }
+
+  async finish(digest?: Sha256Digest): Promise<{ digest: Sha256Digest; length: number; blobKey: string }> {
+    this.assertOpen();
+    const { length, offset, declaredDigest } = this.info;
+    if (offset !== length) throw new UploadIncompleteError(offset, length);
+    if (digest !== undefined) blobDataPath(digest); // validates it
+    const expected = [...new Set([digest, declaredDigest].filter((d): d is Sha256Digest => d !== undefined))];
+
+    // The digest from the resumed hasher state, without reading a byte back. A copy is finalised
+    // so that a finish that fails on storage can be retried with the state intact.
+    const computed = this.hasher ? formatDigest((await this.createHasher(this.hasher.save())).digest()) : undefined;
+    if (computed) await this.rejectMismatch(expected, computed);
+
+    const result = this.info.multipart ? await this.finishMultipart(expected, computed) : await this.finishSmall(expected, computed);
+    await linkBlob(this.driver, this.info.namespace, result);
+    await removeUploadKeys(this.driver, this.info.namespace, this.info.id);
+    this.closed = true;
+    return { digest: result, length, blobKey: blobDataPath(result) };
+  }
+
+  /** The whole upload is the tail (at most one part): put it at its blob path unless present. */
+  private async finishSmall(expected: Sha256Digest[], computed: Sha256Digest | undefined): Promise<Sha256Digest> {
+    // Without a hasher state, the re-read is the tail we already loaded from storage.
+    const digest = computed ?? formatDigest(await this.hashOnce(this.tail));
+    if (!computed) await this.rejectMismatch(expected, digest);
+    if (!(await statBlob(this.driver, digest))) {
+      // The store checks the SHA-256 too, so a corrupted transfer cannot land at the blob path.
+      await this.driver.put(blobDataPath(digest), this.tail, { sha256: digest.slice(7) });
+    }
+    await this.validateStored(blobDataPath(digest));
+    return digest;
+  }
+
+  private async finishMultipart(expected: Sha256Digest[], computed: Sha256Digest | undefined): Promise<Sha256Digest> {
+    const mp = this.info.multipart as { key: string; uploadId: string };
+    const upload = this.driver.resumeMultipart(mp.key, mp.uploadId);
+    const declared = this.info.declaredDigest;
+
+    if (declared !== undefined) {
+      // The multipart upload targets the blob path: complete it only once the hasher has
+      // verified the digest (done by the caller). Re-reading first is impossible (parts of an
+      // incomplete upload cannot be read), so without a state this upload cannot be finished.
+      if (!computed) throw new HashStateUnavailableError(this.info.id);
+      if (await statBlob(this.driver, declared)) {
+        await upload.abort(); // content-addressed: the blob is already there
+      } else {
+        await this.complete(upload);
+      }
+      await this.validateStored(blobDataPath(declared));
+      return declared;
+    }
+
+    const dataKey = uploadDataPath(this.info.namespace, this.info.id);
+    if (!this.info.assembled) {
+      await this.complete(upload);
+      this.info = { ...this.info, assembled: true };
+      await this.driver.put(uploadInfoPath(this.info.namespace, this.info.id), JSON.stringify(this.info));
+    }
+    const digest = await this.validateStored(dataKey, computed === undefined ? expected : undefined);
+    const final = computed ?? digest;
+    if (!final) throw new HashStateUnavailableError(this.info.id);
+    if (!computed) await this.rejectMismatch(expected, final);
+    const blobKey = blobDataPath(final);
+    if (!(await statBlob(this.driver, final))) {
+      if (this.driver.copy) await this.driver.copy(dataKey, blobKey);
+      else await streamCopy(this.driver, dataKey, blobKey, this.info.length, this.info.partSize);
+    }
+    return final;
+  }
+
+  /** Completes the multipart upload with the committed parts plus the tail as the last part. */
+  private async complete(upload: MultipartUpload): Promise<void> {
+    const parts: UploadedPart[] = this.etags.map((etag, i) => ({ partNumber: i + 1, etag }));
+    if (this.tail.length > 0) parts.push(await upload.uploadPart(parts.length + 1, this.tail));
+    try {
+      await upload.complete(parts);
+    } catch (err) {
+      // Completed by an earlier finish that crashed before recording it: the data is there.
+      if (!(err instanceof MultipartUnknownError && (await this.sizeIs(upload.key, this.info.length)))) throw err;
+    }
+  }
+
+  private async sizeIs(key: string, size: number): Promise<boolean> {
+    try {
+      return (await this.driver.stat(key)).size === size;
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * distribution's validateLayer, with the seed's retries: the stored object must be visible with
+   * the upload's length; when `rehashFor` is given (no hasher state), its bytes are read and hashed,
+   * and a digest that matches none of `rehashFor` is retried too (a stale read), then returned.
+   * Attempt n (from 0) is followed by a wait of retryDelayMs * 2^n.
+   */
+  private async validateStored(key: string, rehashFor?: Sha256Digest[]): Promise<Sha256Digest | undefined> {
+    let reason = "";
+    let digest: Sha256Digest | undefined;
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      if (attempt > 0) await this.sleep(this.retryDelayMs * 2 ** (attempt - 1));
+      try {
+        const info = await this.driver.stat(key);
+        if (info.size !== this.info.length) {
+          reason = `size ${info.size}, expected ${this.info.length}`;
+          continue;
+        }
+        if (!rehashFor) return undefined;
+        const got = await this.driver.get(key);
+        digest = await this.hashStream(got.body);
+        if (rehashFor.length === 0 || rehashFor.includes(digest)) return digest;
+        reason = `digest ${digest} matches no expected digest`;
+      } catch (err) {
+        if (!(err instanceof PathNotFoundError)) throw err;
+        reason = "not found";
+      }
+    }
+    // Stale reads exhausted: a consistent wrong digest is a mismatch, anything else unavailable.
+    if (digest && rehashFor && rehashFor[0]) throw await this.mismatch(rehashFor[0], digest);
+    throw new UploadDataUnavailableError(key, this.retries + 1, reason);
+  }
+
+  private async hashOnce(bytes: Uint8Array): Promise<Uint8Array> {
+    const h = await this.createHasher();
+    h.update(bytes);
+    return h.digest();
+  }
+
+  private async hashStream(body: ReadableStream<Uint8Array>): Promise<Sha256Digest> {
+    const h = await this.createHasher();
+    const reader = body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      h.update(value);
+    }
+    return formatDigest(h.digest());
+  }
+
+  /** Throws DigestMismatchError (after removing the upload, per the HTTP contract) unless every expected digest is `actual`. */
+  private async rejectMismatch(expected: Sha256Digest[], actual: Sha256Digest): Promise<void> {
+    const wrong = expected.find((e) => e !== actual);
+    if (wrong) throw await this.mismatch(wrong, actual);
+  }
+
+  private async mismatch(expected: Sha256Digest, actual: Sha256Digest): Promise<DigestMismatchError> {
+    await this.cancel();
+    return new DigestMismatchError(expected, actual);
+  }
+
+  async cancel(): Promise<void> {
+    const mp = this.info.multipart;
+    if (mp && !this.info.assembled) await this.driver.resumeMultipart(mp.key, mp.uploadId).abort();
+    await removeUploadKeys(this.driver, this.info.namespace, this.info.id);
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new WriterClosedError(this.info.id);
+  }
+}
+
+/**
+ * Copies `from` to `to` through this worker when the store has no server-side copy (the R2
+ * binding): one ranged GET per part piped into a multipart upload at `to`, so memory stays at
+ * about one part and objects above 5 GiB (a single PUT's limit) work. The destination becomes
+ * visible only when complete. Each part costs two subrequests, so a very large blob is better
+ * uploaded with its digest declared at creation, which needs no copy at all.
+ */
+async function streamCopy(driver: StorageDriver, from: string, to: string, size: number, partSize: number): Promise<void> {
+  if (size <= partSize) {
+    const got = await driver.get(from);
+    await driver.put(to, { stream: got.body, length: size });
+    return;
+  }
+  const upload = await driver.createMultipart(to);
+  try {
+    const parts: UploadedPart[] = [];
+    for (let offset = 0, n = 1; offset < size; offset += partSize, n++) {
+      const length = Math.min(partSize, size - offset);
+      const got = await driver.get(from, { range: { offset, length } });
+      parts.push(await upload.uploadPart(n, { stream: got.body, length }));
+    }
+    await upload.complete(parts);
+  } catch (err) {
+    await upload.abort().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** RFC 3339 without fractional seconds, as distribution writes `startedat`. */
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** A body's chunks; a stream left early (error, too large) is cancelled so its source stops. */
+async function* chunksOf(body: ReadableStream<Uint8Array> | Uint8Array): AsyncGenerator<Uint8Array> {
+  if (body instanceof Uint8Array) {
+    if (body.length > 0) yield body;
+    return;
+  }
+  const reader = body.getReader();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => undefined);
+  }
+}
