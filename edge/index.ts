@@ -1,14 +1,20 @@
 /**
- * The Workers entry: HTTP through the Hono app, and a scheduled purge of expired uploads.
+ * The Workers entry: HTTP through the Hono app, and the cron's purge of expired uploads.
+ * The purge takes "now" from the controller's scheduledTime, so tests drive it with any clock.
  */
-import { Hono } from "hono";
+import { app } from "./app.ts";
 import type { Env } from "./env.ts";
+import { purgeExpiredUploads } from "./purge.ts";
 
 export { UploadObject } from "./upload-object.ts";
 
-const app = new Hono<{ Bindings: Env }>();
-app.get("/health", (c) => c.json({ ok: true }));
-
 export default {
   fetch: app.fetch,
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(
+      purgeExpiredUploads(env, controller.scheduledTime).then((report) => {
+        console.log(`purge: scanned ${report.scanned}, purged ${report.purged.length}, failed ${report.failed.length}`);
+      }),
+    );
+  },
 } satisfies ExportedHandler<Env>;

@@ -1,0 +1,324 @@
+/**
+ * The HTTP contract (../README.md, docs/http-api.md) as Hono routes. The Worker does what needs no
+ * per-upload ordering (config, CORS, tus version and header checks, auth, blob reads) and hands
+ * every upload request to that upload's Durable Object, which serialises them.
+ */
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { formatReprDigest, parseDigest, parseReprDigest, type Sha256Digest, base64ToBytes } from "../shared/digest.ts";
+import {
+
+  H,
+  OFFSET_OCTET_STREAM,
+  TUS_CHECKSUM_ALGORITHMS,
+  TUS_EXTENSIONS,
+  TUS_VERSION,
+  parseUploadMetadata,
+  type TusChecksumAlgorithm,
+} from "../shared/protocol.ts";
+import { verifyToken } from "./auth.ts";
+import { readLinkedBlob } from "./blobs.ts";
+import { getConfig, type EdgeConfig } from "./config.ts";
+import { corsMiddleware } from "./cors.ts";
+import type { Env } from "./env.ts";
+import { ApiError, unwrap } from "./errors.ts";
+import { isValidNamespace } from "./store.ts";
+import type { UploadObject, UploadStatus, WriteRequest } from "./upload-object.ts";
+
+/** Hono context variables set by the middlewares below. */
+export interface AppVariables {
+  config: EdgeConfig;
+  namespace: string;
+}
+
+export type AppEnv = { Bindings: Env; Variables: AppVariables };
+
+/** Upload ids are the Durable Object's own id: 64 lowercase hex, nothing else reaches storage. */
+const UPLOAD_ID = /^[0-9a-f]{64}$/;
+const ANONYMOUS = "anonymous";
+/** Upload-Metadata is stored with the upload and echoed on HEAD; keep it a header's size. */
+const MAX_METADATA_LENGTH = 8 * 1024;
+
+export const app = new Hono<AppEnv>();
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) return err.getResponse();
+  console.error("unhandled error", err);
+  return new ApiError(500, "INTERNAL", "internal error").getResponse();
+});
+
+app.notFound(() => {
+  throw new ApiError(404, "NOT_FOUND", "no such route");
+});
+
+// Config first: an invalid var fails every request loudly, with the var's name.
+app.use("*", async (c, next) => {
+  c.set("config", getConfig(c.env));
+  await next();
+});
+
+app.use("*", corsMiddleware((c) => (c.get("config") as EdgeConfig).corsOrigins));
+
+app.get("/health", (c) => c.json({ ok: true }));
+
+/** tus: every /files response but OPTIONS carries Tus-Resumable; every request but OPTIONS (and GET) must send 1.0.0. */
+const tusVersion: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const method = c.req.method;
+  if (method !== "OPTIONS" && method !== "GET") {
+    const version = c.req.header(H.tusResumable);
+    if (version !== TUS_VERSION) {
+      throw new ApiError(412, "TUS_VERSION_UNSUPPORTED", version ? `Tus-Resumable ${version} is not supported; use ${TUS_VERSION}` : "Tus-Resumable header required", {
+        headers: { "Tus-Version": TUS_VERSION },
+      });
+    }
+  }
+  await next();
+  if (method !== "OPTIONS") c.res.headers.set("Tus-Resumable", TUS_VERSION);
+};
+
+/** Bearer token -> namespace; anonymous only when ALLOW_ANONYMOUS=true. */
+const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const config = c.get("config");
+  if (!config.secret && !config.allowAnonymous) {
+    throw new ApiError(
+      503,
+      "NOT_CONFIGURED",
+      "uploads are disabled: this worker has no UPLOAD_SECRET (set it with `wrangler secret put UPLOAD_SECRET` and mint tokens with `npm run token`) and ALLOW_ANONYMOUS is not true (for local use only)",
+    );
+  }
+  const header = c.req.header("authorization");
+  if (header === undefined) {
+    if (!config.allowAnonymous) throw unauthorized("a bearer token is required", false);
+    c.set("namespace", ANONYMOUS);
+    return next();
+  }
+  const token = /^Bearer[ ]+([A-Za-z0-9_.-]+)$/i.exec(header.trim())?.[1];
+  if (!token) throw unauthorized("Authorization must be `Bearer <token>`", true);
+  if (!config.secret) throw unauthorized("this worker accepts no tokens (no UPLOAD_SECRET); send no Authorization header", true);
+  const result = await verifyToken(config.secret, token, Math.floor(Date.now() / 1000));
+  if (!result.ok) throw unauthorized(`token ${result.problem === "bad-signature" ? "signature invalid" : result.problem}`, true);
+  if (!isValidNamespace(result.payload.ns)) throw unauthorized("token namespace invalid", true);
+  c.set("namespace", result.payload.ns);
+  return next();
+};
+
+function unauthorized(message: string, invalidToken: boolean): ApiError {
+  return new ApiError(401, "UNAUTHORIZED", message, {
+    headers: { "WWW-Authenticate": invalidToken ? `Bearer realm="edge-upload", error="invalid_token"` : `Bearer realm="edge-upload"` },
+  });
+}
+
+/** Our limits, advertised on OPTIONS/POST/HEAD so clients can size their chunks. */
+function limitHeaders(config: EdgeConfig): Record<string, string> {
+  return {
+    "Tus-Max-Size": String(config.maxUploadSize),
+    "Upload-Part-Size": String(config.partSize),
+    "Upload-Max-Chunk-Size": String(config.maxPatchSize),
+  };
+}
+
+function discoveryHeaders(config: EdgeConfig): Record<string, string> {
+  return {
+    "Tus-Resumable": TUS_VERSION,
+    "Tus-Version": TUS_VERSION,
+    "Tus-Extension": TUS_EXTENSIONS.join(","),
+    "Tus-Checksum-Algorithm": TUS_CHECKSUM_ALGORITHMS.join(","),
+    ...limitHeaders(config),
+  };
+}
+
+/** Status headers shared by POST, HEAD and PATCH answers. */
+function statusHeaders(status: UploadStatus): Record<string, string> {
+  const headers: Record<string, string> = {
+    "Upload-Offset": String(status.offset),
+    "Upload-Expires": new Date(status.expiresAt).toUTCString(),
+  };
+  if (status.digest) {
+    headers["Repr-Digest"] = formatReprDigest(status.digest);
+    headers["Content-Location"] = `/blobs/${status.digest}`;
+  }
+  return headers;
+}
+
+app.use("/files", tusVersion);
+app.use("/files/*", tusVersion);
+
+app.options("/files", (c) => c.body(null, 204, discoveryHeaders(c.get("config"))));
+app.options("/files/:id", (c) => c.body(null, 204, discoveryHeaders(c.get("config"))));
+
+app.use("/files", authenticate);
+app.use("/files/*", authenticate);
+app.use("/blobs/*", authenticate);
+
+app.post("/files", async (c) => {
+  const config = c.get("config");
+  const namespace = c.get("namespace");
+  if (c.req.header(H.uploadDeferLength) !== undefined) {
+    throw new ApiError(400, "UPLOAD_LENGTH_INVALID", "Upload-Defer-Length is not supported (creation-defer-length is not advertised); send Upload-Length");
+  }
+  if (c.req.header("upload-concat") !== undefined) throw new ApiError(400, "BAD_REQUEST", "Upload-Concat is not supported");
+  const length = parseLength(c.req.header(H.uploadLength), config);
+
+  const rawMetadata = c.req.header(H.uploadMetadata) ?? "";
+  if (rawMetadata.length > MAX_METADATA_LENGTH) throw new ApiError(400, "METADATA_INVALID", `Upload-Metadata longer than ${MAX_METADATA_LENGTH} characters`);
+  const metadata = parseUploadMetadata(rawMetadata);
+  if (!metadata) throw new ApiError(400, "METADATA_INVALID", "Upload-Metadata must be comma-separated `key base64` pairs with unique keys");
+  let declared: Sha256Digest | undefined;
+  if (metadata.digest !== undefined) {
+    declared = parseDigest(metadata.digest);
+    if (!declared) throw new ApiError(400, "DIGEST_MALFORMED", "metadata digest must be sha256:<64 lowercase hex>");
+  }
+  declared = mergeDigest(declared, parseReprDigestHeader(c.req.header(H.reprDigest)));
+
+  const write = await bodyRequest(c, length, 0, true);
+  const id = c.env.UPLOADS.newUniqueId();
+  const stub = c.env.UPLOADS.get(id) as DurableObjectStub<UploadObject>;
+  const status = unwrap(
+    await stub.create({
+      id: id.toString(),
+      namespace,
+      length,
+      ...(declared ? { declaredDigest: declared } : {}),
+      metadata: rawMetadata,
+      ...(write ? { write } : {}),
+    }),
+  );
+  return c.body(null, 201, {
+    Location: `/files/${id.toString()}`,
+    "Upload-Length": String(length),
+    ...statusHeaders(status),
+    ...limitHeaders(config),
+  });
+});
+
+app.get("/files/:id", async (c) => {
+  // Hono answers HEAD with the GET route; tus defines only HEAD on an upload.
+  if (c.req.method !== "HEAD") throw new ApiError(405, "METHOD_NOT_ALLOWED", "use HEAD to read an upload's offset", { headers: { Allow: "HEAD, PATCH, DELETE, OPTIONS" } });
+  const status = unwrap(await uploadStub(c).head(c.get("namespace")));
+  const headers: Record<string, string> = {
+    "Upload-Length": String(status.length),
+    "Cache-Control": "no-store",
+    ...statusHeaders(status),
+    ...limitHeaders(c.get("config")),
+  };
+  if (status.metadata) headers["Upload-Metadata"] = status.metadata;
+  return c.body(null, 200, headers);
+});
+
+app.patch("/files/:id", async (c) => {
+  const contentType = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (contentType !== OFFSET_OCTET_STREAM) {
+    throw new ApiError(415, "CONTENT_TYPE_INVALID", `PATCH needs Content-Type: ${OFFSET_OCTET_STREAM}`);
+  }
+  const rawOffset = c.req.header(H.uploadOffset);
+  if (rawOffset === undefined || !/^\d{1,16}$/.test(rawOffset) || !Number.isSafeInteger(Number(rawOffset))) {
+    throw new ApiError(400, "BAD_REQUEST", "Upload-Offset must be a non-negative integer");
+  }
+  const stub = uploadStub(c);
+  const write = await bodyRequest(c, undefined, Number(rawOffset), false);
+  const reprDigest = parseReprDigestHeader(c.req.header(H.reprDigest));
+  const status = unwrap(
+    await stub.patch(c.get("namespace"), {
+      ...(write ?? { offset: Number(rawOffset), contentLength: 0, body: null }),
+      ...(reprDigest ? { reprDigest } : {}),
+    }),
+  );
+  return c.body(null, 204, statusHeaders(status));
+});
+
+app.delete("/files/:id", async (c) => {
+  unwrap(await uploadStub(c).terminate(c.get("namespace")));
+  return c.body(null, 204);
+});
+
+app.get("/blobs/:ref", async (c) => {
+  const digest = parseDigest(c.req.param("ref"));
+  if (!digest) throw new ApiError(404, "BLOB_UNKNOWN", "blob unknown");
+  return readLinkedBlob(c.env, c.get("namespace"), digest, c.req.raw);
+});
+
+/** The upload's Durable Object; a malformed id is a 404 (idFromString would throw a 500). */
+function uploadStub(c: Context<AppEnv>): DurableObjectStub<UploadObject> {
+  const id = c.req.param("id") ?? "";
+  if (!UPLOAD_ID.test(id)) throw new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
+  let doId: DurableObjectId;
+  try {
+    doId = c.env.UPLOADS.idFromString(id);
+  } catch {
+    throw new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
+  }
+  return c.env.UPLOADS.get(doId) as DurableObjectStub<UploadObject>;
+}
+
+function parseLength(raw: string | undefined, config: EdgeConfig): number {
+  if (raw === undefined) throw new ApiError(400, "UPLOAD_LENGTH_INVALID", "Upload-Length header required");
+  if (!/^\d+$/.test(raw.trim())) throw new ApiError(400, "UPLOAD_LENGTH_INVALID", "Upload-Length must be a non-negative integer");
+  const length = Number(raw.trim());
+  if (!Number.isSafeInteger(length) || length > config.maxUploadSize) {
+    throw new ApiError(413, "UPLOAD_TOO_LARGE", `Upload-Length exceeds Tus-Max-Size ${config.maxUploadSize}`, {
+      headers: { "Tus-Max-Size": String(config.maxUploadSize) },
+    });
+  }
+  return length;
+}
+
+function parseReprDigestHeader(raw: string | undefined): Sha256Digest | undefined {
+  if (raw === undefined) return undefined;
+  const digest = parseReprDigest(raw);
+  if (digest === null) throw new ApiError(400, "DIGEST_MALFORMED", "Repr-Digest must carry sha-256=:<base64 of 32 bytes>:");
+  return digest;
+}
+
+function mergeDigest(a: Sha256Digest | undefined, b: Sha256Digest | undefined): Sha256Digest | undefined {
+  if (a && b && a !== b) throw new ApiError(400, "DIGEST_MALFORMED", "metadata digest and Repr-Digest disagree");
+  return a ?? b;
+}
+
+/** tus checksum extension: `Upload-Checksum: <sha1|sha256> <base64>`. */
+function parseChecksum(raw: string | undefined): WriteRequest["checksum"] {
+  if (raw === undefined) return undefined;
+  const [algorithm, value, extra] = raw.trim().split(/ +/);
+  if (!(TUS_CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm?.toLowerCase() ?? "")) {
+    throw new ApiError(400, "CHECKSUM_UNSUPPORTED", `Upload-Checksum algorithm must be one of ${TUS_CHECKSUM_ALGORITHMS.join(", ")}`);
+  }
+  const alg = algorithm!.toLowerCase() as TusChecksumAlgorithm;
+  const expected = value !== undefined && extra === undefined ? base64ToBytes(value) : undefined;
+  if (!expected || expected.length !== (alg === "sha1" ? 20 : 32)) {
+    throw new ApiError(400, "CHECKSUM_UNSUPPORTED", "Upload-Checksum value must be the base64 of the digest");
+  }
+  return { algorithm: alg, expected };
+}
+
+/**
+ * The body part of a PATCH (or creation-with-upload POST), checked before a byte is read:
+ * content type, Content-Length against the maximum chunk (413), Upload-Checksum syntax.
+ * Returns undefined when there is no body.
+ */
+async function bodyRequest(c: Context<AppEnv>, length: number | undefined, offset: number, creation: boolean): Promise<WriteRequest | undefined> {
+  const config = c.get("config");
+  const rawLength = c.req.header("content-length");
+  let contentLength: number | null = null;
+  if (rawLength !== undefined) {
+    if (!/^\d+$/.test(rawLength)) throw new ApiError(400, "BAD_REQUEST", "Content-Length invalid");
+    contentLength = Number(rawLength);
+  }
+  const body = c.req.raw.body;
+  if (creation) {
+    if (!body || contentLength === 0) return undefined;
+    const contentType = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+    if (contentType !== OFFSET_OCTET_STREAM) {
+      throw new ApiError(415, "CONTENT_TYPE_INVALID", `a creation-with-upload body needs Content-Type: ${OFFSET_OCTET_STREAM}`);
+    }
+  }
+  if (contentLength !== null && contentLength > config.maxPatchSize) {
+    throw new ApiError(413, "UPLOAD_TOO_LARGE", `request body over Upload-Max-Chunk-Size ${config.maxPatchSize}; send smaller chunks`, {
+      headers: { "Upload-Max-Chunk-Size": String(config.maxPatchSize) },
+    });
+  }
+  if (length !== undefined && contentLength !== null && contentLength > length - offset) {
+    throw new ApiError(413, "UPLOAD_TOO_LARGE", `request body of ${contentLength} bytes exceeds the ${length - offset} bytes left of Upload-Length`);
+  }
+  const checksum = parseChecksum(c.req.header(H.uploadChecksum));
+  if (!body) return { offset, contentLength: 0, body: null, ...(checksum ? { checksum } : {}) };
+  return { offset, contentLength, body, ...(checksum ? { checksum } : {}) };
+}
+
