@@ -1,0 +1,307 @@
+/**
+ * Helpers for the page tests (test/browser/page-*.browser.test.ts):
+ * - seeded bytes that Node and the page generate identically (one source string for both);
+ * - a real drop of such a file on the page's drop zone (DataTransfer built in the page);
+ * - Chromium started by hand, so the test knows its pid and can SIGKILL it;
+ * - a counting, gateable reverse proxy in front of the stack, to MEASURE the PATCH bytes the
+ *   browser sends (and hold them, so a kill lands mid-upload without timing guesses).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { type IncomingMessage, type Server, createServer, request as httpRequest } from "node:http";
+import { type AddressInfo, connect } from "node:net";
+import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
+import { CHROMIUM_ARGS, chromiumPath } from "../support/chromium.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Seeded bytes
+
+/**
+ * xorshift32 over 32-bit words; the same source runs in Node (new Function) and in the page
+ * (page.evaluate), so the bytes cannot drift apart. Little-endian on both sides (x86/arm).
+ */
+const SEEDED_BYTES_BODY = `
+  const out = new Uint8Array(size);
+  const words = new Uint32Array(out.buffer, 0, size >>> 2);
+  let x = (seed >>> 0) || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    words[i] = x;
+  }
+  for (let i = words.length * 4; i < size; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = x & 255; }
+  return out;
+`;
+
+export const seededBytes = new Function("seed", "size", SEEDED_BYTES_BODY) as (seed: number, size: number) => Uint8Array;
+
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+export interface FileSpec {
+  name: string;
+  size: number;
+  seed: number;
+  /** Fixed, so the same file given again after a restart has the same fingerprint. */
+  lastModified: number;
+}
+
+/** Drops a seeded file on the drop zone: dragenter, dragover, drop with a page-built DataTransfer. */
+export async function dropFile(page: Page, spec: FileSpec): Promise<void> {
+  const dataTransfer = await page.evaluateHandle(
+    ({ body, spec }) => {
+      const bytes = new Function("seed", "size", body)(spec.seed, spec.size) as Uint8Array<ArrayBuffer>;
+      const file = new File([bytes], spec.name, { type: "application/octet-stream", lastModified: spec.lastModified });
+      const dt = new DataTransfer();
+      dt.items.add(file);
+      return dt;
+    },
+    { body: SEEDED_BYTES_BODY, spec },
+  );
+  const zone = page.getByTestId("drop-zone");
+  for (const type of ["dragenter", "dragover", "drop"]) await zone.dispatchEvent(type, { dataTransfer });
+  await dataTransfer.dispose();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the test hooks
+
+export interface RowHooks {
+  name: string | null;
+  size: string | null;
+  state: string | null;
+  hashed: string | null;
+  uploaded: string | null;
+  digest: string | null;
+  resumedHashAt: string | null;
+  resumedUploadAt: string | null;
+  blob: string | null;
+  uploadUrl: string | null;
+}
+
+export async function rowHooks(page: Page, name: string): Promise<RowHooks> {
+  return page.locator(`[data-testid=upload][data-name="${name}"]`).evaluate((el) => ({
+    name: el.getAttribute("data-name"),
+    size: el.getAttribute("data-size"),
+    state: el.getAttribute("data-state"),
+    hashed: el.getAttribute("data-hashed"),
+    uploaded: el.getAttribute("data-uploaded"),
+    digest: el.getAttribute("data-digest"),
+    resumedHashAt: el.getAttribute("data-resumed-hash-at"),
+    resumedUploadAt: el.getAttribute("data-resumed-upload-at"),
+    blob: el.getAttribute("data-blob"),
+    uploadUrl: el.getAttribute("data-upload-url"),
+  }));
+}
+
+/** Waits until the row's data-state is one of `states` (the browser polls; no fixed sleeps). */
+export async function waitForState(page: Page, name: string, states: string[], timeout = 120_000): Promise<void> {
+  await page.waitForFunction(
+    ({ name, states }) => {
+      const el = document.querySelector(`[data-testid=upload][data-name="${CSS.escape(name)}"]`);
+      return el !== null && states.includes(el.getAttribute("data-state") ?? "");
+    },
+    { name, states },
+    { timeout, polling: 100 },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Chromium whose pid we know
+
+export interface KillableBrowser {
+  browser: Browser;
+  context: BrowserContext;
+  pid: number;
+  /** SIGKILL to the whole process group: the browser and its renderers die at once, like a crash. */
+  kill(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts Chromium on a persistent profile with --remote-debugging-port=0 and connects over CDP.
+ * (launchPersistentContext hides the pid: context.browser() is null for persistent contexts.)
+ */
+export async function launchKillable(profileDir: string, viewport = { width: 1000, height: 800 }): Promise<KillableBrowser> {
+  const child: ChildProcess = spawn(
+    chromiumPath(),
+    [...CHROMIUM_ARGS, "--headless=new", `--user-data-dir=${profileDir}`, "--remote-debugging-port=0", `--window-size=${viewport.width},${viewport.height}`, "about:blank"],
+    { detached: true, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("Chromium did not start");
+  const wsEndpoint = await new Promise<string>((resolve, reject) => {
+    let log = "";
+    const onData = (data: Buffer) => {
+      log += data.toString();
+      const m = /DevTools listening on (ws:\/\/\S+)/.exec(log);
+      if (m?.[1]) {
+        child.stderr?.off("data", onData);
+        child.stderr?.resume(); // keep draining so Chromium never blocks on a full pipe
+        resolve(m[1]);
+      }
+    };
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`Chromium exited (${code}) before listening:\n${log}`)));
+  });
+  const browser = await chromium.connectOverCDP(wsEndpoint);
+  const context = browser.contexts()[0];
+  if (!context) throw new Error("no default context over CDP");
+  const exited = once(child, "exit");
+  return {
+    browser,
+    context,
+    pid,
+    async kill() {
+      process.kill(-pid, "SIGKILL");
+      await exited;
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(-pid, "SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The counting, gateable proxy
+
+export interface PatchRecord {
+  url: string;
+  /** Upload-Offset the client sent. */
+  offset: number;
+  /** Body bytes read from the browser (all of them reached the edge unless the gate held them). */
+  bytes: number;
+  status?: number;
+}
+
+export interface CountingProxy {
+  url: string;
+  patches: PatchRecord[];
+  /** PATCH body bytes read from the browser since the last reset. */
+  readonly patchBytes: number;
+  /** Body bytes let through to the edge, in total, across all PATCHes; Infinity = no limit. */
+  setGate(bytes: number): void;
+  /** Resolves once `bytes` PATCH body bytes were forwarded in total. */
+  waitForForwarded(bytes: number): Promise<void>;
+  readonly forwarded: number;
+  close(): Promise<void>;
+}
+
+/** A reverse proxy in front of `target` (page, API and Vite's websocket), same origin for the page. */
+export async function startCountingProxy(target: string): Promise<CountingProxy> {
+  const upstream = new URL(target);
+  const patches: PatchRecord[] = [];
+  let gate = Number.POSITIVE_INFINITY;
+  let forwarded = 0;
+  let patchBytes = 0;
+  const pumps = new Set<() => void>();
+  const waiters: { bytes: number; resolve(): void }[] = [];
+
+  function notify(): void {
+    for (const w of waiters.splice(0)) {
+      if (forwarded >= w.bytes) w.resolve();
+      else waiters.push(w);
+    }
+  }
+
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    const out = httpRequest(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        if (record) record.status = up.statusCode;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    out.on("error", () => res.destroy());
+    const record: PatchRecord | undefined =
+      req.method === "PATCH" ? { url: req.url ?? "", offset: Number(req.headers["upload-offset"]), bytes: 0 } : undefined;
+    if (!record) {
+      req.pipe(out);
+      return;
+    }
+    patches.push(record);
+    // PATCH bodies go through a queue that never lets more than `gate` bytes (in total) through.
+    const queue: Buffer[] = [];
+    let ended = false;
+    const pump = () => {
+      while (queue.length > 0 && forwarded < gate) {
+        const head = queue[0] as Buffer;
+        const n = Math.min(head.length, gate - forwarded);
+        out.write(n === head.length ? head : head.subarray(0, n));
+        forwarded += n;
+        if (n === head.length) queue.shift();
+        else queue[0] = head.subarray(n);
+      }
+      notify();
+      if (queue.length > 0) req.pause();
+      else if (ended) {
+        pumps.delete(pump);
+        out.end();
+      } else req.resume();
+    };
+    pumps.add(pump);
+    req.on("data", (chunk: Buffer) => {
+      record.bytes += chunk.length;
+      patchBytes += chunk.length;
+      queue.push(chunk);
+      pump();
+    });
+    req.on("end", () => {
+      ended = true;
+      pump();
+    });
+    // The browser died or aborted mid-body: cut the edge's request off too, as a crash would.
+    req.on("close", () => {
+      if (!ended) {
+        pumps.delete(pump);
+        out.destroy();
+      }
+    });
+  });
+  // Vite's HMR websocket, passed through untouched.
+  server.on("upgrade", (req: IncomingMessage, socket, head) => {
+    const up = connect(Number(upstream.port), upstream.hostname, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(`${lines.join("\r\n")}\r\n\r\n`);
+      if (head.length > 0) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on("error", () => socket.destroy());
+    socket.on("error", () => up.destroy());
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    patches,
+    get patchBytes() {
+      return patchBytes;
+    },
+    get forwarded() {
+      return forwarded;
+    },
+    setGate(bytes: number) {
+      gate = bytes;
+      for (const pump of [...pumps]) pump();
+    },
+    waitForForwarded(bytes: number) {
+      return new Promise<void>((resolve) => {
+        waiters.push({ bytes, resolve });
+        notify();
+      });
+    },
+    async close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
