@@ -58,16 +58,23 @@ export interface TransferRun {
 }
 
 /** A failed transfer, with what a person should read. */
+// No parameter properties here: the CLI runs this file through Node's type stripping.
 export class TransferError extends Error {
-  constructor(readonly error: UploadError, readonly status?: number) {
+  readonly error: UploadError;
+  readonly status: number | undefined;
+  constructor(error: UploadError, status?: number) {
     super(error.message);
     this.name = "TransferError";
+    this.error = error;
+    this.status = status;
   }
 }
 
 class StopSignal extends Error {
-  constructor(readonly why: "paused" | "complete-at-creation") {
+  readonly why: "paused" | "complete-at-creation";
+  constructor(why: "paused" | "complete-at-creation") {
     super(why);
+    this.why = why;
   }
 }
 

@@ -30,8 +30,11 @@ export interface ResumableSha256Options {
 /** Thrown when a saved state cannot be loaded: wrong length or another hash-wasm build. */
 export class HashStateError extends Error {
   override readonly name = "HashStateError";
-  constructor(readonly reason: string) {
+  // A plain field, not a parameter property: the CLI runs this file under Node's type stripping.
+  readonly reason: string;
+  constructor(reason: string) {
     super(`unusable SHA-256 state: ${reason}`);
+    this.reason = reason;
   }
 }
 

@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+/**
+ * edge-upload: upload a file to the edge from a terminal, resumably.
+ *
+ *   edge-upload upload <file> --endpoint <url> [--token <t>] [--state-dir <dir>]
+ *                             [--chunk-size <size>] [--limit-rate <size/s>] [--quiet]
+ *
+ * Runs with plain Node >= 22.18 (TypeScript type stripping; only erasable syntax in the files
+ * it imports). State lives in --state-dir (default ~/.cache/edge-upload): run the same command
+ * again after a crash, Ctrl-C or SIGKILL and it continues where hashing and the upload stopped.
+ *
+ * stdout, when done: the digest (`sha256:<hex>`) on one line, the blob URL on the next.
+ * stderr: progress (a bar on a terminal, a line every few seconds otherwise) and errors.
+ *
+ * Exit codes: 0 done · 1 upload failed (server refused, digest mismatch, network gave up) ·
+ * 2 bad usage · 3 file missing or unreadable · 4 authentication refused · 130 interrupted
+ * (Ctrl-C: progress saved, run again to continue).
+ */
+import { parseArgs } from "node:util";
+import { createNodeUploader, fileFromPath } from "./node.ts";
+import type { UploadError, UploadSnapshot } from "./types.ts";
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, file: 3, auth: 4, interrupted: 130 } as const;
+
+const USAGE = `Usage: edge-upload upload <file> --endpoint <url> [options]
+
+Uploads <file> over tus to an edge-upload server, verifying its SHA-256 end to end.
+Interrupted runs (Ctrl-C, crash, kill -9) continue where they stopped when run again.
+
+Options:
+  --endpoint <url>      tus endpoint, e.g. https://edge.example/files (env EDGE_UPLOAD_ENDPOINT)
+  --token <token>       bearer token (env EDGE_UPLOAD_TOKEN)
+  --state-dir <dir>     where resume state is kept (default ~/.cache/edge-upload)
+  --chunk-size <size>   bytes per PATCH, rounded down to the server's part size (default 32M)
+  --limit-rate <size>   at most this many bytes per second (e.g. 10M)
+  --quiet               no progress output
+  -h, --help            this help
+
+Sizes take K, M, G suffixes (binary: 1M = 1048576).
+Exit codes: 0 done, 1 upload failed, 2 bad usage, 3 file unreadable, 4 auth refused, 130 interrupted.`;
+
+class UsageError extends Error {}
+
+export function parseSize(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  if (!m?.[1]) throw new UsageError(`${what}: "${value}" is not a size (examples: 8388608, 8M, 1.5G)`);
+  const unit = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? "").toLowerCase()] ?? 1;
+  const n = Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${what}: "${value}" must be a positive size`);
+  return n;
+}
+
+export function normaliseEndpoint(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--endpoint: "${value}" is not a URL (example: https://edge.example/files)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--endpoint: use an http(s) URL, not ${url.protocol}`);
+  if (url.pathname === "/" || url.pathname === "") url.pathname = "/files"; // a bare origin means its tus endpoint
+  return url.toString();
+}
+
+function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function formatEta(s: number | undefined): string {
+  if (s === undefined || !Number.isFinite(s)) return "--";
+  if (s < 60) return `${Math.ceil(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+function bar(fraction: number, width: number): string {
+  const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
+  return `${"#".repeat(full)}${".".repeat(width - full)}`;
+}
+
+function progressLine(u: UploadSnapshot): string {
+  const part = (label: string, p: UploadSnapshot["hash"]) => {
+    const f = p.total === 0 ? 1 : p.bytes / p.total;
+    return `${label} [${bar(f, 16)}] ${String(Math.floor(f * 100)).padStart(3)}% ${formatBytes(p.bytes)}/${formatBytes(p.total)} ${formatBytes(p.bytesPerSecond)}/s ETA ${formatEta(p.etaSeconds)}`;
+  };
+  return `${part("hash", u.hash)}  ${part("upload", u.transfer)}`;
+}
+
+function exitCodeFor(error: UploadError): number {
+  if (error.code === "AUTH") return EXIT.auth;
+  if (error.code === "FILE_UNREADABLE" || error.code === "FILE_CHANGED") return EXIT.file;
+  return EXIT.failed;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  const parse = (a: string[]) =>
+    parseArgs({
+      args: a,
+      allowPositionals: true,
+      options: {
+        endpoint: { type: "string" },
+        token: { type: "string" },
+        "state-dir": { type: "string" },
+        "chunk-size": { type: "string" },
+        "limit-rate": { type: "string" },
+        quiet: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  let endpoint: string;
+  let chunkSize: number | undefined;
+  let limitRate: number | undefined;
+  let path: string;
+  try {
+    args = parse(argv);
+    if (args.values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return EXIT.ok;
+    }
+    const [command, file, ...extra] = args.positionals;
+    if (command !== "upload") throw new UsageError(command ? `unknown command "${command}"` : "missing command");
+    if (!file) throw new UsageError("missing <file>");
+    if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(" ")} (one file per run)`);
+    path = file;
+    const rawEndpoint = args.values.endpoint ?? process.env.EDGE_UPLOAD_ENDPOINT;
+    if (!rawEndpoint) throw new UsageError("missing --endpoint (or EDGE_UPLOAD_ENDPOINT)");
+    endpoint = normaliseEndpoint(rawEndpoint);
+    if (args.values["chunk-size"]) chunkSize = parseSize(args.values["chunk-size"], "--chunk-size");
+    if (args.values["limit-rate"]) limitRate = parseSize(args.values["limit-rate"], "--limit-rate");
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`edge-upload: ${message}\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+
+  let file: File;
+  try {
+    file = await fileFromPath(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    process.stderr.write(`edge-upload: cannot read ${path}: ${why}\n`);
+    return EXIT.file;
+  }
+
+  const quiet = args.values.quiet;
+  const tty = process.stderr.isTTY === true;
+  const uploader = createNodeUploader({
+    endpoint,
+    token: args.values.token ?? process.env.EDGE_UPLOAD_TOKEN,
+    stateDir: args.values["state-dir"],
+    chunkSize,
+    limitRate: limitRate ? { transfer: limitRate } : undefined,
+    // A terminal user waits for the network, not the hasher: hash first when it lets the edge
+    // skip a file it already has, unless the file is huge.
+    hashFirst: 1024 * 1024 * 1024,
+    concurrency: 1,
+  });
+
+  return new Promise<number>((resolve) => {
+    let lastLine = 0;
+    let announced = false;
+    const finish = (code: number) => {
+      if (tty && !quiet) process.stderr.write("\n");
+      uploader.destroy();
+      resolve(code);
+    };
+    process.once("SIGINT", () => {
+      const u = uploader.list()[0];
+      const stop = u ? uploader.pause(u.key) : Promise.resolve();
+      void stop.finally(() => {
+        process.stderr.write(`${tty ? "\n" : ""}edge-upload: interrupted; progress saved. Run the same command again to continue.\n`);
+        finish(EXIT.interrupted);
+      });
+    });
+    uploader.on((event) => {
+      const u = event.upload;
+      if (event.type === "error") {
+        if (event.error.code === "UPLOAD_GONE") {
+          process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${event.error.message}\n`);
+          return;
+        }
+        process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${event.error.message}\n`);
+        if (u.state.kind === "failed" || !u.key) finish(exitCodeFor(event.error));
+        return;
+      }
+      if (!announced && (u.resumedHashAt !== undefined || u.resumedUploadAt !== undefined)) {
+        announced = true;
+        const parts = [
+          u.resumedHashAt !== undefined ? `hashing at ${formatBytes(u.resumedHashAt)}` : undefined,
+          u.resumedUploadAt !== undefined ? `upload at ${formatBytes(u.resumedUploadAt)}` : undefined,
+        ].filter(Boolean);
+        if (!quiet) process.stderr.write(`edge-upload: resuming ${u.name}: ${parts.join(", ")}\n`);
+      }
+      if (u.state.kind === "done") {
+        if (!quiet) process.stderr.write(`${tty ? "\r" : ""}${progressLine(u)}\n`);
+        process.stdout.write(`${u.state.digest}\n${u.state.blobUrl}\n`);
+        finish(EXIT.ok);
+        return;
+      }
+      if (u.state.kind === "busy") {
+        process.stderr.write("edge-upload: another edge-upload process is uploading this file; waiting for it.\n");
+        return;
+      }
+      if (quiet) return;
+      const now = Date.now();
+      if (tty) process.stderr.write(`\r${progressLine(u)}`);
+      else if (now - lastLine >= 2000) {
+        lastLine = now;
+        process.stderr.write(`${progressLine(u)}\n`);
+      }
+    });
+    uploader.add([file]).then(
+      (added) => {
+        if (added.length === 0 && uploader.list().length === 0) finish(EXIT.failed);
+      },
+      (error: unknown) => {
+        process.stderr.write(`edge-upload: ${(error as Error).message}\n`);
+        finish(EXIT.failed);
+      },
+    );
+  });
+}
+
+// Run when executed (node client/cli.ts or the bin), not when imported by tests.
+if (import.meta.main ?? process.argv[1]?.endsWith("cli.ts")) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}
