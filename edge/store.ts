@@ -14,6 +14,7 @@ export {
   BodyTooLargeError,
   ChecksumMismatchError,
   DigestMismatchError,
+  UploadTooLargeError,
   UploadUnknownError,
   createUploadWriter,
   resumeUploadWriter,

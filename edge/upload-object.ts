@@ -18,6 +18,7 @@ import {
   BodyTooLargeError,
   ChecksumMismatchError,
   DigestMismatchError,
+  UploadTooLargeError,
   UploadUnknownError,
   createUploadWriter,
   driverFor,
@@ -160,11 +161,17 @@ export class UploadObject extends DurableObject<Env> {
             return this.#status(record, req.length);
           }
         }
-        this.#writer = await createUploadWriter(
-          driver,
-          { namespace: req.namespace, id: req.id, length: req.length, ...(req.declaredDigest ? { declaredDigest: req.declaredDigest } : {}) },
-          { partSize: this.#config.partSize },
-        );
+        try {
+          this.#writer = await createUploadWriter(
+            driver,
+            { namespace: req.namespace, id: req.id, length: req.length, ...(req.declaredDigest ? { declaredDigest: req.declaredDigest } : {}) },
+            { partSize: this.#config.partSize },
+          );
+        } catch (err) {
+          // 10,000 parts of PART_SIZE: a smaller limit than Tus-Max-Size when PART_SIZE is small.
+          if (err instanceof UploadTooLargeError) throw new ApiError(413, "UPLOAD_TOO_LARGE", `Upload-Length over ${err.max} bytes (10,000 parts of ${this.#config.partSize})`);
+          throw err;
+        }
         await this.#save(record);
         if (req.write) return this.#write(record, req.write);
         if (req.length === 0) return this.#finish(record, this.#writer);
