@@ -54,7 +54,7 @@ export interface UploadController {
   readonly name: string;
   snapshot(): UploadSnapshot;
   phase(): Phase["kind"];
-  /** True while it holds (or waits for) work: running, queued or busy. */
+  /** True while it works or waits for work (running, queued or busy). */
   active(): boolean;
   /** Continue or start with this file (the caller checked its fingerprint). */
   start(file: Blob, handle?: FileSystemFileHandle): Promise<void>;
@@ -238,6 +238,8 @@ export function createUpload(
     if (signal.aborted) throw new Stopped();
 
     for (let attempt = 0; ; attempt++) {
+      // Only a URL stored by an earlier session is a resume (a dedupe at creation also HEADs).
+      const resuming = first && attempt === 0 && record.uploadUrl !== undefined;
       transferRun = startTransfer({
         key,
         file: source,
@@ -254,7 +256,7 @@ export function createUpload(
         toBody: ctx.toBody,
         rate: ctx.limitRate?.transfer,
         onResumed: (offset) => {
-          if (first && attempt === 0 && resumedUploadAt === undefined) resumedUploadAt = offset;
+          if (resuming && resumedUploadAt === undefined) resumedUploadAt = offset;
           transferMeter.reset(offset);
           ctx.changed(self, true);
         },
@@ -327,7 +329,7 @@ export function createUpload(
     key,
     name: record.name,
     phase: () => phase.kind,
-    active: () => phase.kind === "running" || phase.kind === "queued" || phase.kind === "busy",
+    active: () => driving !== undefined,
     snapshot: () => ({
       key,
       name: record.name,
@@ -350,8 +352,10 @@ export function createUpload(
       file = f;
       if (h) handle = h;
       await persist({ paused: false, ...(h ? { handle: h } : {}) });
-      driving = drive();
-      await Promise.resolve();
+      const run = drive().finally(() => {
+        if (driving === run) driving = undefined;
+      });
+      driving = run;
     },
     async pause() {
       if (!self.active()) return;
