@@ -1,0 +1,78 @@
+/**
+ * Exposes the client library to the browser tests as `window.harness`: the worker hasher on
+ * in-page generated data, and an uploader whose files are generated in the page (seeded, so a
+ * reopened page can give "the same file" again) or written to OPFS (a handle that survives).
+ */
+import { createUploader, type Uploader, type UploaderEvent, type UploaderOptions, type UploadSnapshot } from "../../client/index.ts";
+import { createWorkerHasher } from "../../client/worker-hasher.ts";
+import { seededBytes } from "../support/seeded.ts";
+
+const LAST_MODIFIED = 1_700_000_000_000;
+
+function generated(name: string, size: number, seed: number): File {
+  return new File([seededBytes(size, seed)], name, { type: "application/octet-stream", lastModified: LAST_MODIFIED });
+}
+
+let uploader: Uploader | undefined;
+const events: UploaderEvent[] = [];
+
+const harness = {
+  /** Hashes seeded bytes in the worker; `pauseAt` pauses once that many bytes are hashed. */
+  async hash(size: number, seed: number, opts: { key: string; interval?: number; pauseAt?: number }) {
+    const file = new Blob([seededBytes(size, seed)]);
+    const hasher = createWorkerHasher();
+    let run: ReturnType<typeof hasher.start> | undefined;
+    let paused = false;
+    run = hasher.start({
+      key: opts.key,
+      file,
+      checkpointInterval: opts.interval,
+      onProgress: (offset) => {
+        if (opts.pauseAt !== undefined && offset >= opts.pauseAt && !paused) {
+          paused = true;
+          run?.pause();
+        }
+      },
+    });
+    return run.result;
+  },
+  async forgetHash(key: string) {
+    await createWorkerHasher().forget(key);
+  },
+  create(options: Omit<UploaderOptions, "endpoint">) {
+    uploader?.destroy();
+    uploader = createUploader({ endpoint: "/files", ...options });
+    uploader.on((e) => events.push(e));
+    return true;
+  },
+  async addGenerated(name: string, size: number, seed: number): Promise<UploadSnapshot[]> {
+    return need().add([generated(name, size, seed)]);
+  },
+  /** Writes the seeded file to OPFS (once) and adds its handle: resumable without picking. */
+  async addOpfs(name: string, size: number, seed: number): Promise<UploadSnapshot[]> {
+    const root = await navigator.storage.getDirectory();
+    const handle = await root.getFileHandle(name, { create: true });
+    if ((await handle.getFile()).size !== size) {
+      const w = await handle.createWritable();
+      await w.write(seededBytes(size, seed));
+      await w.close();
+    }
+    return need().add([handle]);
+  },
+  restore: () => need().restore(),
+  list: () => need().list(),
+  get: (key: string) => need().list().find((u) => u.key === key),
+  pause: (key: string) => need().pause(key),
+  resume: (key: string) => need().resume(key),
+  cancel: (key: string) => need().cancel(key),
+  errors: () => events.flatMap((e) => (e.type === "error" ? [{ key: e.upload.key, code: e.error.code, message: e.error.message }] : [])),
+  states: (key: string) => events.flatMap((e) => (e.upload.key === key ? [e.upload.state.kind] : [])),
+};
+
+function need(): Uploader {
+  if (!uploader) throw new Error("call harness.create() first");
+  return uploader;
+}
+
+(globalThis as unknown as { harness: typeof harness }).harness = harness;
+export type Harness = typeof harness;
