@@ -4,7 +4,8 @@ import { chunked, sameBytes, seeded } from "./storage/conformance.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
 import { recordingDriver, type RecordedOp } from "./storage/testing.ts";
 import { blobDataPath, uploadDataPath } from "./paths.ts";
-import { createUploadWriter, resumeUploadWriter } from "./writer.ts";
+import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./writer.ts";
+import type { StorageDriver } from "./storage/driver.ts";
 import { formatDigest } from "../shared/digest.ts";
 
 const PART = 5 * 1024 * 1024;
@@ -36,4 +37,31 @@ describe("upload writer in Node over the memory driver", () => {
       expect(rangedReads.map((o) => o.bytes)).toEqual(copy ? [] : [PART, PART, 99]);
     });
   }
+
+  test("a part the store refuses mid-body closes the writer; one resumed from storage continues from the last commit", async () => {
+    const data = seeded(3 * PART + 5, 71);
+    const memory = createMemoryDriver();
+    let failAt = 2; // the second part of the body fails once
+    const flaky: StorageDriver = {
+      ...memory,
+      createMultipart: async (key) => {
+        const mp = await memory.createMultipart(key);
+        return { ...mp, uploadPart: (n, b) => (n === failAt ? ((failAt = 0), Promise.reject(new Error("store down"))) : mp.uploadPart(n, b)) };
+      },
+      resumeMultipart: (key, id) => {
+        const mp = memory.resumeMultipart(key, id);
+        return { ...mp, uploadPart: (n, b) => (n === failAt ? ((failAt = 0), Promise.reject(new Error("store down"))) : mp.uploadPart(n, b)) };
+      },
+    };
+    const writer = await createUploadWriter(flaky, { namespace: "node/flaky", id: ID, length: data.length }, { partSize: PART });
+    await expect(writer.write(chunked(data, 1_000_000))).rejects.toThrow("store down");
+    expect(writer.offset).toBe(PART);
+    await expect(writer.write(new Uint8Array(1))).rejects.toBeInstanceOf(WriterClosedError);
+    const resumed = await resumeUploadWriter(flaky, { namespace: "node/flaky", id: ID }, { partSize: PART });
+    expect(resumed.offset).toBe(PART);
+    await resumed.write(data.subarray(PART));
+    const done = await resumed.finish();
+    expect(done.digest).toBe(await sha256(data));
+    expect(sameBytes(await readAll((await memory.get(done.blobKey)).body), data)).toBe(true);
+  });
 });

@@ -113,6 +113,8 @@ export interface UploadWriter {
    * Transactional: parts may be stored but nothing is committed until the end; a checksum
    * mismatch throws ChecksumMismatchError and leaves the upload exactly as before.
    * More than `maxBytes`, or past the upload length: BodyTooLargeError (transactional: nothing kept).
+   * After a storage failure the writer may be closed (WriterClosedError on the next call): make a
+   * new one with resumeUploadWriter, which continues from the last commit.
    */
   write(body: ReadableStream<Uint8Array> | Uint8Array, opts?: WriteOptions): Promise<{ written: number; offset: number }>;
   /**
@@ -310,6 +312,8 @@ class Writer implements UploadWriter {
     const pendingParts: UploadedPart[] = [];
     const multipart = this.info.multipart ? this.driver.resumeMultipart(this.info.multipart.key, this.info.multipart.uploadId) : undefined;
 
+    /** Set when a part's commit failed: its etag is known only to the failed commit. */
+    let commitFailed = false;
     const absorb = async (chunk: Uint8Array): Promise<void> => {
       while (chunk.length > 0) {
         const piece = chunk.subarray(0, buffer.length - fill);
@@ -326,7 +330,12 @@ class Writer implements UploadWriter {
           const part = await multipart.uploadPart(this.etags.length + pendingParts.length + 1, buffer);
           fill = 0;
           if (transactional) pendingParts.push(part);
-          else await this.commit(startOffset + received, [part], new Uint8Array(0));
+          else {
+            await this.commit(startOffset + received, [part], new Uint8Array(0)).catch((err: unknown) => {
+              commitFailed = true;
+              throw err;
+            });
+          }
         }
       }
     };
@@ -350,7 +359,17 @@ class Writer implements UploadWriter {
       }
     } catch (err) {
       if (transactional) await rollback();
-      else await commitReceived();
+      else if (commitFailed || (multipart && fill === partSize)) {
+        // A full part could not be stored. It must not be committed as a tail (the record counts
+        // full parts from the offset), and the hasher is past the committed offset: this writer
+        // is done; resumeUploadWriter continues from the last commit.
+        this.closed = true;
+      } else {
+        await commitReceived().catch((commitErr: unknown) => {
+          this.closed = true;
+          throw commitErr;
+        });
+      }
       throw err;
     }
 
@@ -361,7 +380,13 @@ class Writer implements UploadWriter {
         throw new ChecksumMismatchError(opts.checksum.algorithm, opts.checksum.expected, actual);
       }
     }
-    await commitReceived();
+    try {
+      await commitReceived();
+    } catch (err) {
+      // The hasher is past the committed offset now; the next writer must come from storage.
+      this.closed = true;
+      throw err;
+    }
     return { written: received, offset: this.info.offset };
   }
 
