@@ -38,6 +38,9 @@ export default defineConfig({
           include: ["**/*.workerd.test.ts"],
           exclude: ["**/node_modules/**"],
           testTimeout: 60_000,
+          // A local S3-compatible server (s3rver + harness extension) for the S3 driver's tests;
+          // its endpoint reaches the tests in workerd as inject("s3").
+          globalSetup: ["test/support/s3-server.ts"],
         },
       },
       {
