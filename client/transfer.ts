@@ -3,8 +3,8 @@
  * store, a fileReader, an httpStack that counts PATCH bytes) and its request hooks:
  * - `Repr-Digest` (RFC 9530) on creation when the digest is known, else on the final PATCH,
  *   which waits for the hasher;
- * - an upload the edge completes at creation (blob already stored: dedupe) is finished with a
- *   HEAD instead of a PATCH, so no bytes go out (tus-js-client ignores the POST's offset);
+ * - an upload the edge completes at creation (blob already stored: dedupe) is finished from
+ *   the POST's answer, so no bytes go out (tus-js-client ignores the POST's offset);
  * - a stored upload the edge no longer knows (HEAD 404/410) is reported as gone (tus-js-client
  *   then starts a new one from 0, which is what we want, but silently).
  */
@@ -72,7 +72,7 @@ export class TransferError extends Error {
 
 class StopSignal extends Error {
   readonly why: "paused" | "complete-at-creation";
-  constructor(why: "paused" | "complete-at-creation") {
+  constructor(why: StopSignal["why"]) {
     super(why);
     this.why = why;
   }
@@ -83,15 +83,18 @@ export async function resolveToken(token: TokenSource | undefined): Promise<stri
 }
 
 export function startTransfer(input: TransferInput): TransferRun {
-  let paused = false;
-  let completeAtCreation = false;
+  let paused = false; // paused by the caller, or finished without tus-js-client (dedupe)
   let resolvePause: (() => void) | undefined;
   const pausedPromise = new Promise<void>((resolve) => (resolvePause = resolve));
   let upload: tus.Upload | undefined;
   // A PATCH that ends at the file's end is the last one: the whole-file digest goes on it.
   const isFinalPatch = (req: tus.HttpRequest) => Number(req.getHeader("Upload-Offset")) + input.chunkSize >= input.size;
 
+  let resolveResult: (r: TransferResult) => void = () => {};
+  let rejectResult: (e: unknown) => void = () => {};
   const result = new Promise<TransferResult>((resolve, reject) => {
+    resolveResult = resolve;
+    rejectResult = reject;
     pausedPromise.then(() => resolve({ kind: "paused" }));
     const options: tus.UploadOptions = {
       endpoint: input.endpoint,
@@ -111,7 +114,6 @@ export function startTransfer(input: TransferInput): TransferRun {
         if (token) req.setHeader("Authorization", `Bearer ${token}`);
         if (method === "POST" && input.digest) req.setHeader("Repr-Digest", formatReprDigest(input.digest));
         if (method === "PATCH") {
-          if (completeAtCreation) throw new StopSignal("complete-at-creation");
           if (isFinalPatch(req)) {
             const digest = input.digest ?? (await Promise.race([input.waitForDigest(), pausedPromise.then(() => undefined)]));
             // XHR ignores abort() before send(); refuse to send instead of relying on it.
@@ -127,13 +129,19 @@ export function startTransfer(input: TransferInput): TransferRun {
           if (status === 200) input.onResumed?.(Number(res.getHeader("Upload-Offset")));
           else if (status === 404 || status === 410) input.onGone?.(status);
         }
+        // The edge already had this blob: the upload is complete at creation. tus-js-client
+        // ignores a POST's offset and would send a PATCH, so stop it here: no bytes go out.
         if (method === "POST" && status === 201 && input.size > 0 && Number(res.getHeader("Upload-Offset")) === input.size) {
-          completeAtCreation = true;
+          const location = res.getHeader("Location");
+          const uploadUrl = location ? new URL(location, input.endpoint).toString() : "";
+          paused = true;
+          void upload?.abort(false);
+          void finish(res, uploadUrl).then(resolveResult, rejectResult);
+          throw new StopSignal("complete-at-creation");
         }
       },
       onShouldRetry(err, attempt, opts) {
-        if (paused) return false;
-        if (err.causingError instanceof StopSignal) return err.causingError.why === "complete-at-creation";
+        if (paused || err.causingError instanceof StopSignal) return false;
         const status = err.originalResponse?.getStatus() ?? 0;
         const retryable = status === 0 || status >= 500 || status === 409 || status === 423 || status === 429 || status === 460;
         return retryable && attempt < (opts.retryDelays?.length ?? 0);
@@ -167,8 +175,7 @@ export function startTransfer(input: TransferInput): TransferRun {
   });
 
   /** The last response names the blob; a 0-byte upload or an older edge may need a HEAD for it. */
-  async function finish(res: tus.HttpResponse): Promise<TransferResult> {
-    const uploadUrl = upload?.url ?? "";
+  async function finish(res: tus.HttpResponse, uploadUrl = upload?.url ?? ""): Promise<TransferResult> {
     let location = res.getHeader("Content-Location");
     let repr = res.getHeader("Repr-Digest");
     if (!location && uploadUrl) {
