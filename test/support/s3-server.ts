@@ -20,6 +20,8 @@
  *   create it on the fly or fail with InternalError);
  * - CompleteMultipartUpload checks: InvalidPart (unknown part or stale ETag), InvalidPartOrder,
  *   EntityTooSmall (a non-final part under 5 MiB);
+ * - 411 MissingContentLength for a PutObject/UploadPart body sent without Content-Length;
+ * - ListObjectsV2 continuation tokens (s3rver's use DES, gone from Node 24's OpenSSL 3);
  * - suffix ranges (`Range: bytes=-N`), which s3rver misreads as `bytes=0-N`.
  * docs/s3.md lists the same split.
  */
@@ -65,6 +67,10 @@ interface FsStore {
   getBucket(bucket: string): Promise<object | null>;
   existsObject(bucket: string, key: string): Promise<boolean>;
   getMetadata(bucket: string, key: string): Promise<{ etag: string; "content-length": number }>;
+  listObjects(
+    bucket: string,
+    options: { prefix: string; delimiter: string; startAfter: string; maxKeys: number },
+  ): Promise<{ objects: { key: string; size: number; lastModifiedDate: Date; metadata: { etag: string } }[]; commonPrefixes: string[]; isTruncated: boolean }>;
   putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ md5: string; size: number }>;
 }
 interface KoaContext {
@@ -137,9 +143,14 @@ function harnessExtension(store: FsStore): Middleware {
     await verifySignature(ctx);
     const [bucket = "", ...rest] = ctx.path.slice(1).split("/").map(decodeURIComponent);
     const key = rest.join("/");
+    if (bucket && !key && ctx.method === "GET" && ctx.query["list-type"] === "2") return listObjectsV2(ctx, store, bucket);
     if (!bucket || !key) return next();
     if (!(await store.getBucket(bucket))) throw s3Error("NoSuchBucket", 404, "The specified bucket does not exist", { BucketName: bucket });
     const uploadId = typeof ctx.query.uploadId === "string" ? ctx.query.uploadId : undefined;
+    if (ctx.method === "PUT" && !ctx.get("x-amz-copy-source") && !ctx.get("content-length")) {
+      // As AWS: a PutObject/UploadPart body must come with its length (no chunked upload).
+      throw s3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.");
+    }
 
     if (uploadId !== undefined) {
       const dir = join(store.getResourcePath(bucket, undefined, "uploads"), uploadId);
@@ -251,6 +262,37 @@ async function checkPut(ctx: KoaContext, store: FsStore, bucket: string, key: st
       throw s3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold", { Condition: "If-Match" });
     }
   }
+}
+
+/**
+ * ListObjectsV2 on s3rver's store listing. s3rver's own controller enciphers continuation tokens
+ * with DES, which Node 24's OpenSSL 3 no longer offers, so every truncated listing fails there
+ * with InternalError; the token here is the last key, base64-encoded (opaque to clients).
+ */
+async function listObjectsV2(ctx: KoaContext, store: FsStore, bucket: string): Promise<void> {
+  if (!(await store.getBucket(bucket))) throw s3Error("NoSuchBucket", 404, "The specified bucket does not exist", { BucketName: bucket });
+  const one = (name: string) => (typeof ctx.query[name] === "string" ? (ctx.query[name] as string) : undefined);
+  const prefix = one("prefix") ?? "";
+  const delimiter = one("delimiter") ?? "";
+  const maxKeys = Math.max(0, Math.min(Number(one("max-keys") ?? 1000), 1000));
+  const token = one("continuation-token");
+  const startAfter = token !== undefined ? Buffer.from(token, "base64").toString("utf8") : (one("start-after") ?? "");
+  const result = await store.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
+  const last = result.objects.at(-1)?.key;
+  ctx.body = {
+    ListBucketResult: {
+      "@": { xmlns: "http://s3.amazonaws.com/doc/2006-03-01/" },
+      Name: bucket,
+      Prefix: prefix,
+      ...(token !== undefined ? { ContinuationToken: token } : {}),
+      ...(result.isTruncated && last !== undefined ? { NextContinuationToken: Buffer.from(last, "utf8").toString("base64") } : {}),
+      KeyCount: result.objects.length,
+      MaxKeys: maxKeys,
+      IsTruncated: result.isTruncated,
+      Contents: result.objects.map((o) => ({ Key: o.key, LastModified: o.lastModifiedDate.toISOString(), ETag: o.metadata.etag, Size: o.size })),
+      CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: p })),
+    },
+  };
 }
 
 interface StoredPart {

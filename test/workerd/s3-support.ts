@@ -1,0 +1,83 @@
+/** Helpers for the S3 driver's tests inside workerd: a driver on the run's local S3 server, and a fetch that counts bytes. */
+import { inject } from "vitest";
+import { createS3Driver, type S3DriverOptions } from "../../edge/storage/s3.ts";
+import type { StorageDriver } from "../../edge/storage/driver.ts";
+
+declare module "vitest" {
+  // Provided by test/support/s3-server.ts (type-checked with the Node project, not this one).
+  export interface ProvidedContext {
+    s3: { endpoint: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string };
+  }
+}
+
+/** The run's S3 server (test/support/s3-server.ts, started by the workerd project's globalSetup). */
+export function s3Server() {
+  return inject("s3");
+}
+
+/** A driver on the test server's bucket; `extra` overrides any option. */
+export function s3(extra: Partial<S3DriverOptions> = {}): StorageDriver {
+  const { endpoint, region, bucket, accessKeyId, secretAccessKey } = s3Server();
+  return createS3Driver({ endpoint, region, bucket, accessKeyId, secretAccessKey, ...extra });
+}
+
+export interface ByteCounter {
+  /** Request body bytes sent and response body bytes received, per S3 operation label. */
+  sent: number;
+  received: number;
+  requests: { method: string; url: string; sent: number; received: number; copySource: boolean }[];
+  reset(): void;
+  fetch: (request: Request) => Promise<Response>;
+}
+
+/** A fetch that counts every body byte passing through the driver, both ways. */
+export function countingFetch(): ByteCounter {
+  const counter: ByteCounter = {
+    sent: 0,
+    received: 0,
+    requests: [],
+    reset() {
+      counter.sent = 0;
+      counter.received = 0;
+      counter.requests = [];
+    },
+    async fetch(request) {
+      const entry = { method: request.method, url: request.url, sent: 0, received: 0, copySource: request.headers.has("x-amz-copy-source") };
+      counter.requests.push(entry);
+      let outgoing = request;
+      if (request.body) {
+        const length = request.headers.get("content-length");
+        const counted = request.body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              entry.sent += chunk.length;
+              counter.sent += chunk.length;
+              controller.enqueue(chunk);
+            },
+          }),
+        );
+        // Keep the length known (S3 refuses chunked bodies): a FixedLengthStream carries it.
+        let body: ReadableStream<Uint8Array> = counted;
+        if (length !== null) {
+          const fixed = new FixedLengthStream(Number(length));
+          void counted.pipeTo(fixed.writable).catch(() => undefined);
+          body = fixed.readable as ReadableStream<Uint8Array>;
+        }
+        outgoing = new Request(request, { body });
+      }
+      const response = await fetch(outgoing);
+      if (!response.body) return response;
+      const counted = response.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            entry.received += chunk.length;
+            counter.received += chunk.length;
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+      return new Response(counted, response);
+    },
+  };
+  return counter;
+}
