@@ -10,4 +10,14 @@ export interface Env {
   PART_SIZE?: string;
   MAX_PATCH_SIZE?: string;
   UPLOAD_TTL_SECONDS?: string;
+  /** "r2" (default: the BUCKET binding) or "s3"; the S3_* vars below are read for "s3" (edge/storage/s3-config.ts). */
+  STORAGE?: string;
+  S3_ENDPOINT?: string;
+  S3_REGION?: string;
+  S3_BUCKET?: string;
+  /** Secrets: `wrangler secret put S3_ACCESS_KEY_ID` / `S3_SECRET_ACCESS_KEY`. */
+  S3_ACCESS_KEY_ID?: string;
+  S3_SECRET_ACCESS_KEY?: string;
+  S3_SESSION_TOKEN?: string;
+  S3_FORCE_PATH_STYLE?: string;
 }
