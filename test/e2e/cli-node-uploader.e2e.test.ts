@@ -1,0 +1,106 @@
+/**
+ * The Node library (file-backed store, in-process hashing) against the real stack: pause and
+ * resume continue the same upload, cancel removes it on the edge, and an upload the edge lost
+ * starts over from 0 and says so (UPLOAD_GONE).
+ */
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { createNodeUploader, fileFromPath } from "../../client/node.ts";
+import type { Uploader, UploaderEvent, UploadSnapshot } from "../../client/node.ts";
+import { seededBytes } from "../support/seeded.ts";
+
+const MiB = 1024 * 1024;
+let dir = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "edge-upload-node-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function fixture(name: string, size: number, seed: number) {
+  const bytes = seededBytes(size, seed);
+  const path = join(dir, name);
+  await writeFile(path, bytes);
+  return { path, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
+}
+
+function until(uploader: Uploader, key: string, ok: (u: UploadSnapshot) => boolean): Promise<UploadSnapshot> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const u = uploader.list().find((x) => x.key === key);
+      if (u?.state.kind === "failed" && !ok(u)) reject(new Error(JSON.stringify(u.state.error)));
+      else if (u && ok(u)) {
+        clearInterval(timer);
+        resolve(u);
+      }
+    };
+    const timer = setInterval(check, 20);
+  });
+}
+
+const endpoint = () => `${inject("baseUrl")}/files`;
+
+test("pause stops the transfer; resume continues the same upload to the right digest", async () => {
+  const { path, digest } = await fixture("pause.bin", 32 * MiB + 9, 41);
+  const uploader = createNodeUploader({ endpoint: endpoint(), stateDir: join(dir, "s-pause"), chunkSize: 8 * MiB, limitRate: { transfer: 16 * MiB } });
+  const [u] = await uploader.add([await fileFromPath(path)]);
+  if (!u) throw new Error("not added");
+  await until(uploader, u.key, (x) => x.transfer.bytes > 8 * MiB);
+  await uploader.pause(u.key);
+  const paused = uploader.list()[0];
+  expect(paused?.state).toEqual({ kind: "paused" });
+  const url = paused?.uploadUrl ?? "";
+  const head = await fetch(url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
+  expect(head.status).toBe(200);
+  const offset = Number(head.headers.get("upload-offset"));
+  expect(offset).toBeGreaterThanOrEqual(8 * MiB);
+  expect(offset).toBeLessThan(32 * MiB);
+  await uploader.resume(u.key);
+  const done = await until(uploader, u.key, (x) => x.state.kind === "done");
+  expect(done.state).toMatchObject({ kind: "done", digest });
+  expect(done.uploadUrl).toBe(url); // the same upload, not a new one
+  uploader.destroy();
+});
+
+test("cancel removes the upload on the edge", async () => {
+  const { path } = await fixture("cancel.bin", 24 * MiB, 42);
+  const uploader = createNodeUploader({ endpoint: endpoint(), stateDir: join(dir, "s-cancel"), chunkSize: 8 * MiB, limitRate: { transfer: 8 * MiB } });
+  const [u] = await uploader.add([await fileFromPath(path)]);
+  if (!u) throw new Error("not added");
+  const running = await until(uploader, u.key, (x) => x.transfer.bytes > 8 * MiB && x.uploadUrl !== undefined);
+  await uploader.cancel(u.key);
+  expect(uploader.list()[0]?.state).toMatchObject({ kind: "failed", error: { code: "CANCELLED" } });
+  const head = await fetch(running.uploadUrl ?? "", { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
+  expect(head.status).toBe(404);
+  uploader.destroy();
+});
+
+test("an upload the edge no longer has starts over from 0 and says UPLOAD_GONE", async () => {
+  const { path, digest } = await fixture("gone.bin", 24 * MiB + 1, 43);
+  const stateDir = join(dir, "s-gone");
+  const first = createNodeUploader({ endpoint: endpoint(), stateDir, chunkSize: 8 * MiB, limitRate: { transfer: 12 * MiB } });
+  const [u] = await first.add([await fileFromPath(path)]);
+  if (!u) throw new Error("not added");
+  const running = await until(first, u.key, (x) => x.transfer.bytes > 8 * MiB && x.uploadUrl !== undefined);
+  await first.pause(u.key);
+  first.destroy();
+  // Someone (or expiry) removes the upload behind the client's back.
+  expect((await fetch(running.uploadUrl ?? "", { method: "DELETE", headers: { "Tus-Resumable": "1.0.0" } })).status).toBe(204);
+
+  const second = createNodeUploader({ endpoint: endpoint(), stateDir, chunkSize: 8 * MiB });
+  const events: UploaderEvent[] = [];
+  second.on((e) => events.push(e));
+  await second.restore();
+  await second.add([await fileFromPath(path)]);
+  const done = await until(second, u.key, (x) => x.state.kind === "done");
+  expect(done.state).toMatchObject({ kind: "done", digest });
+  expect(done.notice?.code).toBe("UPLOAD_GONE");
+  expect(events.some((e) => e.type === "error" && e.error.code === "UPLOAD_GONE")).toBe(true);
+  expect(done.resumedUploadAt).toBeUndefined();
+  expect(done.counters.sent).toBe(24 * MiB + 1);
+  second.destroy();
+});
