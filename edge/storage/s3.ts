@@ -126,8 +126,12 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     const replayable = !call.body || "bytes" in call.body;
     for (let attempt = 0; ; attempt++) {
       let body: BodyInit | undefined;
-      // workerd derives Content-Length from the bytes or the FixedLengthStream (./sizedPayload).
-      if (call.body) body = "bytes" in call.body ? (call.body.bytes as Uint8Array<ArrayBuffer>) : call.body.stream;
+      if (call.body) {
+        body = "bytes" in call.body ? (call.body.bytes as Uint8Array<ArrayBuffer>) : call.body.stream;
+        // workerd sends the length of bytes or of a FixedLengthStream (./sizedPayload) by itself;
+        // the header also tells a wrapping `fetch` option (byte counting in tests) the length.
+        headers["content-length"] = String(call.body.length);
+      }
       let response: Response;
       try {
         const signed = await client.sign(call.url, { method: call.method, headers, ...(body !== undefined ? { body } : {}) });

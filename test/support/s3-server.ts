@@ -21,7 +21,8 @@
  * - CompleteMultipartUpload checks: InvalidPart (unknown part or stale ETag), InvalidPartOrder,
  *   EntityTooSmall (a non-final part under 5 MiB);
  * - 411 MissingContentLength for a PutObject/UploadPart body sent without Content-Length;
- * - ListObjectsV2 continuation tokens (s3rver's use DES, gone from Node 24's OpenSSL 3);
+ * - ListObjectsV2: continuation tokens (s3rver's use DES, gone from Node 24's OpenSSL 3) and key
+ *   order (s3rver lists in file-name order, so "a-b" came before "a");
  * - suffix ranges (`Range: bytes=-N`), which s3rver misreads as `bytes=0-N`.
  * docs/s3.md lists the same split.
  */
@@ -277,7 +278,12 @@ async function listObjectsV2(ctx: KoaContext, store: FsStore, bucket: string): P
   const maxKeys = Math.max(0, Math.min(Number(one("max-keys") ?? 1000), 1000));
   const token = one("continuation-token");
   const startAfter = token !== undefined ? Buffer.from(token, "base64").toString("utf8") : (one("start-after") ?? "");
-  const result = await store.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
+  // s3rver walks its directories in file-name order, which is not key order ("a-b" is stored as
+  // "a-b._S3rver_object" and so comes before "a"): list everything under the prefix, sort by key
+  // as S3 does (byte order), then page.
+  const all = await store.listObjects(bucket, { prefix, delimiter, startAfter: "", maxKeys: Number.POSITIVE_INFINITY });
+  const after = all.objects.filter((o) => o.key > startAfter).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const result = { objects: after.slice(0, maxKeys), commonPrefixes: all.commonPrefixes, isTruncated: after.length > maxKeys };
   const last = result.objects.at(-1)?.key;
   ctx.body = {
     ListBucketResult: {
