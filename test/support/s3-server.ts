@@ -32,6 +32,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { PassThrough, type Readable } from "node:stream";
 import { AwsV4Signer } from "aws4fetch";
 import { XMLParser } from "fast-xml-parser";
@@ -106,11 +107,11 @@ function s3Error(code: string, status: number, message: string, detail: Record<s
   return err;
 }
 
-/** Starts s3rver on 127.0.0.1 (free port) with `bucket` created, plus the harness extension. */
-export async function startS3Server(options: { bucket?: string } = {}): Promise<S3TestServer> {
+/** Starts s3rver on 127.0.0.1 (a free port unless given) with `bucket` created, plus the harness extension. */
+export async function startS3Server(options: { bucket?: string; port?: number } = {}): Promise<S3TestServer> {
   const bucket = options.bucket ?? "edge-upload-test";
   const directory = await mkdtemp(join(tmpdir(), "edge-upload-s3-"));
-  const app = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory, configureBuckets: [{ name: bucket }] });
+  const app = new S3rver({ port: options.port ?? 0, address: "127.0.0.1", silent: true, directory, configureBuckets: [{ name: bucket }] });
   // In front of s3rver's router (the last middleware), behind its XML encoding and error handling.
   app.middleware.splice(app.middleware.length - 1, 0, harnessExtension(app.store));
   const { port } = await app.run();
@@ -134,6 +135,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { directory: _directory, close, ...info } = server;
   project.provide("s3", info);
   return close;
+}
+
+/**
+ * `node test/support/s3-server.ts [port] [bucket]`: the same server for local use (docs/s3.md),
+ * until Ctrl-C; the data lives in a temporary directory removed on exit.
+ */
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const server = await startS3Server({ port: Number(process.argv[2] ?? 9000), bucket: process.argv[3] ?? "edge-upload" });
+  console.log(`S3-compatible server (s3rver + harness extension) on ${server.endpoint}, bucket ${server.bucket}`);
+  console.log(`S3_ENDPOINT=${server.endpoint} S3_REGION=${server.region} S3_BUCKET=${server.bucket} S3_ACCESS_KEY_ID=${server.accessKeyId} S3_SECRET_ACCESS_KEY=${server.secretAccessKey}`);
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
 }
 
 function harnessExtension(store: FsStore): Middleware {
