@@ -166,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let lastLine = 0;
-    let announced = false;
+    const announced = new Set<string>();
     const finish = (code: number) => {
       if (tty && !quiet) process.stderr.write("\n");
       uploader.destroy();
@@ -191,13 +191,14 @@ export async function main(argv: string[]): Promise<number> {
         if (u.state.kind === "failed" || !u.key) finish(exitCodeFor(event.error));
         return;
       }
-      if (!announced && (u.resumedHashAt !== undefined || u.resumedUploadAt !== undefined)) {
-        announced = true;
-        const parts = [
-          u.resumedHashAt !== undefined ? `hashing at ${formatBytes(u.resumedHashAt)}` : undefined,
-          u.resumedUploadAt !== undefined ? `upload at ${formatBytes(u.resumedUploadAt)}` : undefined,
-        ].filter(Boolean);
-        if (!quiet) process.stderr.write(`edge-upload: resuming ${u.name}: ${parts.join(", ")}\n`);
+      // Each offset is known at a different moment (checkpoint read, then the edge's HEAD).
+      for (const [what, at] of [
+        ["hashing", u.resumedHashAt],
+        ["upload", u.resumedUploadAt],
+      ] as const) {
+        if (at === undefined || announced.has(what) || quiet) continue;
+        announced.add(what);
+        process.stderr.write(`${tty ? "\n" : ""}edge-upload: resuming ${u.name}: ${what} at ${formatBytes(at)}\n`);
       }
       if (u.state.kind === "done") {
         if (!quiet) process.stderr.write(`${tty ? "\r" : ""}${progressLine(u)}\n`);
