@@ -1,0 +1,46 @@
+// The bench's baseline worker (runs in its own workerd via Miniflare, same local R2 persistence
+// as the edge). Plain JS: Miniflare loads it as is, no bundling.
+//   PUT /put/<key>  one plain R2 put of the request body (baseline for the upload speed)
+//   PUT /hash       reads the body and SHA-256es it with hash-wasm's binary (the edge's hasher),
+//                   stores nothing: the CPU that hashing alone needs inside workerd
+import sha256Module from "./sha256.wasm";
+
+const MAX_HEAP = 16 * 1024; // hash-wasm's I/O window, as in shared/sha256.ts
+
+async function hashStream(body) {
+  const instance = await WebAssembly.instantiate(sha256Module, {});
+  const x = instance.exports;
+  x.Hash_Init(256);
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const window = new Uint8Array(x.memory.buffer, x.Hash_GetBuffer(), MAX_HEAP);
+    for (let read = 0; read < value.length; read += MAX_HEAP) {
+      const chunk = value.subarray(read, read + MAX_HEAP);
+      window.set(chunk);
+      x.Hash_Update(chunk.length);
+    }
+  }
+  x.Hash_Final(0);
+  const out = new Uint8Array(x.memory.buffer, x.Hash_GetBuffer(), 32);
+  return Array.from(out, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (request.method === "PUT" && url.pathname.startsWith("/put/")) {
+      const object = await env.BUCKET.put(url.pathname.slice(5), request.body);
+      return Response.json({ size: object.size }, { status: 201 });
+    }
+    if (request.method === "PUT" && url.pathname === "/hash") {
+      return Response.json({ digest: `sha256:${await hashStream(request.body)}` });
+    }
+    if (request.method === "DELETE" && url.pathname.startsWith("/put/")) {
+      await env.BUCKET.delete(url.pathname.slice(5));
+      return new Response(null, { status: 204 });
+    }
+    return new Response("not found", { status: 404 });
+  },
+};

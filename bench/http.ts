@@ -1,0 +1,34 @@
+/** Small HTTP helpers over node:http that stream request bodies from files. */
+import { createReadStream } from "node:fs";
+import { request } from "node:http";
+
+export interface Sent {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** performance.now() when the last body byte was handed to the socket, and when the response began. */
+  lastByteAt: number;
+  responseAt: number;
+}
+
+export function send(
+  url: string,
+  method: string,
+  headers: Record<string, string | number>,
+  body?: { path: string; start: number; end: number },
+): Promise<Sent> {
+  return new Promise((resolve, reject) => {
+    let lastByteAt = 0;
+    const req = request(url, { method, headers }, (res) => {
+      const responseAt = performance.now();
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, lastByteAt: lastByteAt || responseAt, responseAt }));
+    });
+    req.on("error", reject);
+    req.on("finish", () => (lastByteAt = performance.now()));
+    if (body && body.end > body.start) createReadStream(body.path, { start: body.start, end: body.end - 1, highWaterMark: 1024 * 1024 }).pipe(req);
+    else req.end();
+  });
+}

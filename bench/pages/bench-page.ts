@@ -1,0 +1,97 @@
+/**
+ * The bench's page (served by the vite dev stack at /bench/pages/bench.html), driven by
+ * bench/scenarios/browser.ts as `window.bench`. The file comes from the file input (set by path
+ * over CDP), so it is a disk-backed File as a person's would be.
+ */
+import { createSHA256 } from "hash-wasm";
+import { createUploader } from "../../client/index.ts";
+import { createWorkerHasher } from "../../client/worker-hasher.ts";
+
+const MiB = 1024 * 1024;
+
+// Long tasks on this page's main thread, from page load on.
+const longTasks: number[] = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) longTasks.push(entry.duration);
+}).observe({ type: "longtask", buffered: true });
+
+function file(): File {
+  const input = document.querySelector<HTMLInputElement>("[data-testid=bench-file]");
+  const f = input?.files?.[0];
+  if (!f) throw new Error("no file set on the bench input");
+  return f;
+}
+
+/**
+ * Main-thread responsiveness probe: a 10 ms timer; how late it fires bounds the longest stretch
+ * the main thread was busy (long tasks only report >= 50 ms, this sees shorter ones too).
+ */
+function lagProbe(): () => number {
+  let max = 0;
+  let expected = performance.now() + 10;
+  let stopped = false;
+  const tick = () => {
+    if (stopped) return;
+    const now = performance.now();
+    max = Math.max(max, now - expected);
+    expected = now + 10;
+    setTimeout(tick, 10);
+  };
+  setTimeout(tick, 10);
+  return () => {
+    stopped = true;
+    return max;
+  };
+}
+
+const bench = {
+  /** The uploader's hasher (its Web Worker: slices, hash-wasm, IndexedDB checkpoints). */
+  async hashUploader(key: string): Promise<{ ms: number; digest: string }> {
+    const hasher = createWorkerHasher();
+    await hasher.forget(key);
+    const t0 = performance.now();
+    const result = await hasher.start({ key, file: file() }).result;
+    const ms = performance.now() - t0;
+    await hasher.forget(key);
+    if (result.kind !== "done") throw new Error("hash did not finish");
+    return { ms, digest: result.digest };
+  },
+
+  /** Raw hash-wasm on the same bytes, already in memory: the ceiling for the uploader's hasher. */
+  async hashRaw(): Promise<{ ms: number; digest: string }> {
+    const bytes = new Uint8Array(await file().arrayBuffer());
+    const t0 = performance.now();
+    const h = await createSHA256();
+    for (let i = 0; i < bytes.length; i += 4 * MiB) h.update(bytes.subarray(i, i + 4 * MiB));
+    const digest = `sha256:${h.digest("hex")}`;
+    return { ms: performance.now() - t0, digest };
+  },
+
+  /** Hash + upload with the library's defaults; long tasks and timer lag on the main thread. */
+  async upload(): Promise<{ ms: number; digest: string; longTasks: number[]; maxLag: number; hashMs: number }> {
+    longTasks.length = 0;
+    const stop = lagProbe();
+    const uploader = createUploader({ endpoint: "/files" });
+    const t0 = performance.now();
+    let hashMs = 0;
+    const done = new Promise<string>((resolve, reject) => {
+      uploader.on((event) => {
+        const u = event.upload;
+        if (!hashMs && u.hash.total > 0 && u.hash.bytes === u.hash.total) hashMs = performance.now() - t0;
+        if (event.type === "error" && u.state.kind === "failed") reject(new Error(`${event.error.code}: ${event.error.message}`));
+        if (u.state.kind === "done") resolve(u.state.digest);
+      });
+    });
+    await uploader.add([file()]);
+    const digest = await done;
+    const ms = performance.now() - t0;
+    const maxLag = stop();
+    // Let the observer deliver the last entries.
+    await new Promise((r) => setTimeout(r, 100));
+    uploader.destroy();
+    return { ms, digest, longTasks: [...longTasks], maxLag, hashMs };
+  },
+};
+
+(globalThis as unknown as { bench: typeof bench }).bench = bench;
+export type BenchPage = typeof bench;

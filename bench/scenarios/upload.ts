@@ -1,0 +1,127 @@
+/**
+ * Items 3 and 4: end-to-end upload speed over loopback, and the edge's CPU per MiB.
+ * - ours: the client library in Node (bench/children/node-client.ts, library defaults) -> the edge
+ *   in workerd (vite dev stack) -> local R2;
+ * - (a) one plain PUT of the same file into the same local R2 (bench/baseline-worker.js);
+ * - (b) tus-js-client -> @tus/server + @tus/file-store, same chunk size as ours (32 MiB);
+ * - CPU: workerd's utime+stime during our upload, against hash-wasm hashing the same bytes
+ *   (in Node, CPU time of this process) and against workerd receiving + hashing them.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { runChild } from "../child.ts";
+import type { NodeClientOutput } from "../children/node-client.ts";
+import type { PeerClientOutput } from "../children/peer-client.ts";
+import { send } from "../http.ts";
+import { watch } from "../proc.ts";
+import { createResumableSha256 } from "../../shared/sha256.ts";
+import { type BenchContext, MiB, mbps, row, type Row, type Scenario } from "../types.ts";
+import { startPeerServer } from "./peer.ts";
+
+const CHUNK = 32 * MiB;
+
+/** CPU seconds hash-wasm needs for `bytes` bytes in this process (best of three over <= 256 MiB). */
+export async function hashCpuPerMiB(path: string, bytes: number): Promise<number> {
+  const data = new Uint8Array(await readFile(path)).subarray(0, Math.min(bytes, 256 * MiB));
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const h = await createResumableSha256();
+    const c0 = process.cpuUsage();
+    for (let o = 0; o < data.length; o += 4 * MiB) h.update(data.subarray(o, o + 4 * MiB));
+    h.digest();
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1e6 / (data.length / MiB));
+  }
+  return best;
+}
+
+export const upload: Scenario = {
+  name: "upload",
+  items: [3, 4],
+  async run(ctx: BenchContext): Promise<Row[]> {
+    const size = ctx.sizes.upload;
+    const f = await ctx.file("upload", size);
+    const label = `${size / MiB} MiB`;
+
+    ctx.log(`upload: client library -> edge, ${label}`);
+    const ours = await watch(ctx.stack.workerdPid, () =>
+      runChild<NodeClientOutput>("node-client.ts", { file: f.path, endpoint: `${ctx.stack.baseUrl}/files`, stateDir: join(ctx.dir, "upload-state") }),
+    );
+    if (ours.result.out.digest !== f.digest) throw new Error(`upload: wrong digest ${ours.result.out.digest ?? ours.result.out.error}`);
+    const oursMBps = mbps(size, ours.result.out.ms);
+
+    ctx.log("upload: plain PUT baseline");
+    const put = await watch(ctx.baseline.workerdPid, () =>
+      send(`${ctx.baseline.url}/put/bench-put-${Date.now()}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }),
+    );
+    if (put.result.status !== 201) throw new Error(`baseline PUT: ${put.result.status} ${put.result.body}`);
+    const putMBps = mbps(size, put.seconds * 1000);
+
+    ctx.log("upload: workerd receive + hash baseline");
+    const hashed = await watch(ctx.baseline.workerdPid, () => send(`${ctx.baseline.url}/hash`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }));
+    if (!hashed.result.body.includes(f.digest)) throw new Error(`baseline hash: ${hashed.result.body}`);
+
+    ctx.log("upload: tus-js-client -> @tus/server");
+    const peer = await startPeerServer(join(ctx.dir, "tus-upload"));
+    let peerMBps: number;
+    try {
+      const p = await runChild<PeerClientOutput>("peer-client.ts", { file: f.path, endpoint: peer.endpoint, urlStorage: join(ctx.dir, "peer-upload.json"), chunkSize: CHUNK });
+      if (p.out.error) throw new Error(`peer upload: ${p.out.error}`);
+      peerMBps = mbps(size, p.out.ms);
+    } finally {
+      peer.close();
+    }
+
+    const hashCpu = await hashCpuPerMiB(f.path, size);
+    const ms = (s: number) => s * 1000;
+    const edgeCpu = ours.cpu / (size / MiB);
+    const putCpu = put.cpu / (size / MiB);
+    const recvHashCpu = hashed.cpu / (size / MiB);
+    return [
+      row({
+        item: 3,
+        metric: `Upload ${label}: client library (Node) -> edge (workerd) -> local R2`,
+        value: oursMBps,
+        unit: "MB/s",
+        baseline: putMBps,
+        baselineLabel: "one plain PUT into the same local R2 (Miniflare worker)",
+        target: { on: "ratio", direction: "higher", limit: 0.8, text: ">= 0.8x plain PUT" },
+      }),
+      row({
+        item: 3,
+        metric: `Upload ${label}: client library (Node) -> edge vs the peer`,
+        value: oursMBps,
+        unit: "MB/s",
+        baseline: peerMBps,
+        baselineLabel: "tus-js-client -> @tus/server + file-store (32 MiB chunks)",
+        target: { on: "ratio", direction: "higher", limit: 1.0, text: ">= 1.0x peer" },
+      }),
+      row({
+        item: 4,
+        metric: "Edge CPU per MiB uploaded (workerd utime+stime)",
+        value: ms(edgeCpu),
+        unit: "ms/MiB",
+        baseline: ms(hashCpu),
+        baselineLabel: "hash-wasm SHA-256 alone on the same bytes (CPU time)",
+        target: { on: "ratio", direction: "lower", limit: 1.3, text: "<= 1.3x hashing alone" },
+        note: `workerd also runs the local R2 simulator and the Durable Objects; one plain PUT costs it ${ms(putCpu).toFixed(1)} ms/MiB, receiving + hashing (no storage) ${ms(recvHashCpu).toFixed(1)} ms/MiB`,
+      }),
+      row({
+        item: 4,
+        metric: "Edge CPU per MiB vs workerd receiving + hashing (no storage)",
+        value: ms(edgeCpu),
+        unit: "ms/MiB",
+        baseline: ms(recvHashCpu),
+        baselineLabel: "PUT to a workerd route that only hashes the body",
+      }),
+      row({
+        item: 4,
+        metric: "Edge CPU per MiB vs one plain PUT (workerd + local R2)",
+        value: ms(edgeCpu),
+        unit: "ms/MiB",
+        baseline: ms(putCpu),
+        baselineLabel: "plain PUT into local R2, workerd CPU",
+      }),
+    ];
+  },
+};
