@@ -47,8 +47,12 @@ export interface FileSpec {
   lastModified: number;
 }
 
-/** Drops a seeded file on the drop zone: dragenter, dragover, drop with a page-built DataTransfer. */
-export async function dropFile(page: Page, spec: FileSpec): Promise<void> {
+/**
+ * Drops a seeded file on the drop zone: dragenter, dragover, drop with a page-built DataTransfer.
+ * `beforeDrop` runs after the file is built (generating it is the test's main-thread work, not
+ * the page's) and before the events are dispatched.
+ */
+export async function dropFile(page: Page, spec: FileSpec, beforeDrop?: () => Promise<void>): Promise<void> {
   const dataTransfer = await page.evaluateHandle(
     ({ body, spec }) => {
       const bytes = new Function("seed", "size", body)(spec.seed, spec.size) as Uint8Array<ArrayBuffer>;
@@ -59,6 +63,7 @@ export async function dropFile(page: Page, spec: FileSpec): Promise<void> {
     },
     { body: SEEDED_BYTES_BODY, spec },
   );
+  await beforeDrop?.();
   const zone = page.getByTestId("drop-zone");
   for (const type of ["dragenter", "dragover", "drop"]) await zone.dispatchEvent(type, { dataTransfer });
   await dataTransfer.dispose();
@@ -174,7 +179,7 @@ export interface PatchRecord {
   url: string;
   /** Upload-Offset the client sent. */
   offset: number;
-  /** Body bytes read from the browser (all of them reached the edge unless the gate held them). */
+  /** Body bytes the browser sent in this request (all reached the edge unless the gate held them). */
   bytes: number;
   status?: number;
 }
@@ -182,13 +187,15 @@ export interface PatchRecord {
 export interface CountingProxy {
   url: string;
   patches: PatchRecord[];
-  /** PATCH body bytes read from the browser since the last reset. */
+  /** PATCH body bytes the browser sent (read by the proxy, whether or not the gate let them on). */
   readonly patchBytes: number;
   /** Body bytes let through to the edge, in total, across all PATCHes; Infinity = no limit. */
   setGate(bytes: number): void;
-  /** Resolves once `bytes` PATCH body bytes were forwarded in total. */
-  waitForForwarded(bytes: number): Promise<void>;
+  /** Resolves once `bytes` PATCH body bytes were forwarded in total; rejects after `timeout` ms. */
+  waitForForwarded(bytes: number, timeout?: number): Promise<void>;
   readonly forwarded: number;
+  /** Resolves once no PATCH is open between the browser and the edge (all answered or cut off). */
+  waitForNoOpenPatch(timeout?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -200,6 +207,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   let forwarded = 0;
   let patchBytes = 0;
   const pumps = new Set<() => void>();
+  let openPatches = 0;
+  const idleWaiters: (() => void)[] = [];
   const waiters: { bytes: number; resolve(): void }[] = [];
 
   function notify(): void {
@@ -226,7 +235,18 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       return;
     }
     patches.push(record);
-    // PATCH bodies go through a queue that never lets more than `gate` bytes (in total) through.
+    openPatches++;
+    let counted = true;
+    const closed = () => {
+      if (!counted) return;
+      counted = false;
+      openPatches--;
+      if (openPatches === 0) for (const wake of idleWaiters.splice(0)) wake();
+    };
+    res.on("close", closed);
+    // PATCH bodies go through a queue that never lets more than `gate` bytes (in total) through
+    // to the edge. The browser's side is read on regardless (held bytes wait in memory, at most
+    // one chunk), so an aborted request or a killed browser is seen at once, as on a real network.
     const queue: Buffer[] = [];
     let ended = false;
     const pump = () => {
@@ -239,11 +259,10 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         else queue[0] = head.subarray(n);
       }
       notify();
-      if (queue.length > 0) req.pause();
-      else if (ended) {
+      if (queue.length === 0 && ended) {
         pumps.delete(pump);
         out.end();
-      } else req.resume();
+      }
     };
     pumps.add(pump);
     req.on("data", (chunk: Buffer) => {
@@ -256,12 +275,15 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       ended = true;
       pump();
     });
-    // The browser died or aborted mid-body: cut the edge's request off too, as a crash would.
-    req.on("close", () => {
-      if (!ended) {
-        pumps.delete(pump);
-        out.destroy();
-      }
+    // The browser went away (killed, or it aborted the request) before the edge got the whole
+    // body: drop what the gate still holds and cut the edge's request off there, as a crash
+    // looks to a server behind a streaming proxy. (req "close" is no signal: it fires after
+    // every complete body; the response closing unfinished is.)
+    res.on("close", () => {
+      if (res.writableFinished || (ended && queue.length === 0)) return;
+      queue.length = 0;
+      pumps.delete(pump);
+      out.destroy();
     });
   });
   // Vite's HMR websocket, passed through untouched.
@@ -293,10 +315,21 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       gate = bytes;
       for (const pump of [...pumps]) pump();
     },
-    waitForForwarded(bytes: number) {
-      return new Promise<void>((resolve) => {
-        waiters.push({ bytes, resolve });
+    waitForForwarded(bytes: number, timeout = 60_000) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`proxy: ${forwarded} PATCH bytes forwarded, waited for ${bytes} (${patches.length} PATCHes)`)),
+          timeout,
+        );
+        waiters.push({ bytes, resolve: () => (clearTimeout(timer), resolve()) });
         notify();
+      });
+    },
+    waitForNoOpenPatch(timeout = 30_000) {
+      if (openPatches === 0) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`proxy: ${openPatches} PATCH still open`)), timeout);
+        idleWaiters.push(() => (clearTimeout(timer), resolve()));
       });
     },
     async close() {
