@@ -19,7 +19,9 @@ import { withKeyValidation } from "./base.ts";
 import { isSizedStream } from "./body.ts";
 import {
   InvalidPartError,
+  InvalidRangeError,
   MULTIPART_LIMITS,
+  MultipartUnknownError,
   type ByteRange,
   type GetResult,
   type MultipartUpload,
@@ -115,8 +117,6 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     context: Omit<S3ErrorContext, "driver" | "endpoint" | "bucket">;
     headers?: Record<string, string>;
     body?: Payload;
-    /** Statuses that are not errors for this call (besides 2xx). */
-    accept?: number[];
   }
 
   /** Signs and sends; any error response becomes a typed error. */
@@ -143,7 +143,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         }
         throw new S3RequestError(call.context.path, NAME, new S3ResponseError(call.operation, "NetworkError", 0, undefined, String((err as Error)?.message ?? err)));
       }
-      if (response.ok || call.accept?.includes(response.status)) return response;
+      if (response.ok) return response;
       if (replayable && attempt < retries && (response.status === 429 || response.status >= 500)) {
         await response.body?.cancel();
         await backoff(attempt);
@@ -218,14 +218,12 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       return { key, size, etag: unquote(text(result, "ETag") ?? ""), modified: dateOf(response.headers) };
     },
     async abort() {
-      // 404 NoSuchUpload: already aborted or completed, which the interface does not count as an error.
-      await request({
-        operation: "AbortMultipartUpload",
-        method: "DELETE",
-        url: url(key, { uploadId }),
-        context: { path: key, uploadId },
-        accept: [404],
-      });
+      try {
+        await request({ operation: "AbortMultipartUpload", method: "DELETE", url: url(key, { uploadId }), context: { path: key, uploadId } });
+      } catch (err) {
+        // NoSuchUpload: already aborted or completed, which the interface does not count as an error.
+        if (!(err instanceof MultipartUnknownError)) throw err;
+      }
     },
   });
 
@@ -279,13 +277,23 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     name: NAME,
     async get(key, opts = {}) {
       const range = opts.range;
-      const response = await request({
-        operation: "GetObject",
-        method: "GET",
-        url: url(key),
-        context: range ? { path: key, range } : { path: key },
-        ...(range ? { headers: { range: rangeHeader(range) } } : {}),
-      });
+      let response: Response;
+      try {
+        response = await request({
+          operation: "GetObject",
+          method: "GET",
+          url: url(key),
+          context: range ? { path: key, range } : { path: key },
+          ...(range ? { headers: { range: rangeHeader(range) } } : {}),
+        });
+      } catch (err) {
+        // S3 refuses any range of an empty object; the interface (as R2) gives offset 0 of it.
+        if (err instanceof InvalidRangeError && range && "offset" in range && range.offset === 0) {
+          const info = await head(key);
+          if (info.size === 0) return { ...info, body: new ReadableStream<Uint8Array>({ start: (c) => c.close() }), range: { offset: 0, length: 0 } };
+        }
+        throw err;
+      }
       const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
       if (response.status === 206) {
         const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");

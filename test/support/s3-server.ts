@@ -23,7 +23,8 @@
  * - 411 MissingContentLength for a PutObject/UploadPart body sent without Content-Length;
  * - ListObjectsV2: continuation tokens (s3rver's use DES, gone from Node 24's OpenSSL 3) and key
  *   order (s3rver lists in file-name order, so "a-b" came before "a");
- * - suffix ranges (`Range: bytes=-N`), which s3rver misreads as `bytes=0-N`.
+ * - suffix ranges (`Range: bytes=-N`), which s3rver misreads as `bytes=0-N`, and ranges of an
+ *   empty object (S3: 416; s3rver: a 206 promising a byte it never sends).
  * docs/s3.md lists the same split.
  */
 import { createHash } from "node:crypto";
@@ -182,14 +183,14 @@ function harnessExtension(store: FsStore): Middleware {
       return next();
     }
 
-    if (ctx.method === "GET" || ctx.method === "HEAD") {
+    if ((ctx.method === "GET" || ctx.method === "HEAD") && ctx.get("range") && (await store.existsObject(bucket, key))) {
+      const size = Number((await store.getMetadata(bucket, key))["content-length"]);
+      // As S3: no range of an empty object is satisfiable (s3rver answers a broken 206).
+      if (size === 0) throw s3Error("InvalidRange", 416, "The requested range is not satisfiable", { RangeRequested: ctx.get("range"), ActualObjectSize: 0 });
       const suffix = /^bytes=-(\d+)$/.exec(ctx.get("range"));
-      if (suffix && (await store.existsObject(bucket, key))) {
-        const size = Number((await store.getMetadata(bucket, key))["content-length"]);
-        ctx.headers.range = `bytes=${Math.max(0, size - Number(suffix[1]))}-`;
-      }
-      return next();
+      if (suffix) ctx.headers.range = `bytes=${Math.max(0, size - Number(suffix[1]))}-`;
     }
+    if (ctx.method === "GET" || ctx.method === "HEAD") return next();
 
     if (ctx.method === "PUT" && Object.keys(ctx.query).length === 0 && !ctx.get("x-amz-copy-source")) {
       // One PUT per key at a time, so a condition checked here still holds when s3rver writes.

@@ -105,6 +105,18 @@ describe("s3 driver: requests", () => {
     expect((await driver.list(p)).keys).toEqual([]);
   });
 
+  test("offset 0 of an empty object reads as empty (S3 itself answers 416 to any range of it)", async () => {
+    const driver = s3();
+    const key = `${prefix()}empty`;
+    await driver.put(key, new Uint8Array(0));
+    const got = await driver.get(key, { range: { offset: 0 } });
+    expect([got.size, got.range, (await readAll(got.body)).length]).toEqual([0, { offset: 0, length: 0 }, 0]);
+  });
+
+  test("aborting against a missing bucket is an error, not a silently ignored NoSuchUpload", async () => {
+    await expect(s3({ bucket: "no-such-bucket" }).resumeMultipart(`${prefix()}x`, "id").abort()).rejects.toBeInstanceOf(S3BucketNotFoundError);
+  });
+
   test("a resumed multipart upload completes from the parts the store lists (ListParts)", async () => {
     const driver = s3();
     const p = prefix();
