@@ -16,10 +16,6 @@ export default defineConfig(({ command }) => ({
   },
   preview: { host: "127.0.0.1", port: Number(process.env.PORT ?? 8787) },
   worker: { format: "es" },
-  // Pre-bundle what the hasher worker imports: Vite's scanner does not follow
-  // `new Worker(new URL(...))`, and a dependency discovered late makes vite dev re-optimise
-  // and reload every open page (mid-upload, in tests too).
-  optimizeDeps: { include: ["hash-wasm", "idb-keyval", "tus-js-client"] },
   plugins: [
     cloudflare({
       configPath: "./wrangler.jsonc",
