@@ -3,6 +3,7 @@
  * R2 inside workerd, test/workerd/storage-r2.workerd.test.ts; S3 later), so the writer can rely on
  * the same behaviour everywhere, including R2's multipart rules.
  */
+import { seededBytes as seeded } from "../../test/support/seeded.ts";
 import { describe, expect, test } from "vitest";
 import { readAll } from "./body.ts";
 import {
@@ -212,17 +213,7 @@ export function runDriverConformance(name: string, factory: () => StorageDriver 
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-export function seeded(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export { seeded };
 
 /** A stream delivering `bytes` in chunks of `size`. */
 export function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {

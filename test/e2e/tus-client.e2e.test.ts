@@ -7,20 +7,14 @@ import { createHash } from "node:crypto";
 import { request } from "node:http";
 import * as tus from "tus-js-client";
 import { describe, expect, inject, test } from "vitest";
+import { seededBytes } from "../support/seeded.ts";
 
 const MiB = 1024 * 1024;
 const baseUrl = inject("baseUrl");
 
 function seeded(size: number, seed: number): Buffer {
-  const out = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  const bytes = seededBytes(size, seed);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function sha256(data: Buffer): { digest: string; repr: string } {

@@ -20,17 +20,7 @@ export const MiB = 1024 * 1024;
 export const SECRET = "test-secret";
 
 /** Deterministic bytes (xorshift32), so every run uploads the same data. */
-export function seeded(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export { seededBytes as seeded } from "../support/seeded.ts";
 
 export async function sha256(bytes: Uint8Array): Promise<Sha256Digest> {
   return formatDigest(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));

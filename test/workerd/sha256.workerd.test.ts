@@ -2,18 +2,8 @@ import { expect, test } from "vitest";
 import { createEdgeSha256 } from "../../edge/sha256.ts";
 import { bytesToHex } from "../../shared/digest.ts";
 import { SHA256_STATE_LENGTH } from "../../shared/sha256.ts";
+import { seededBytes as seeded } from "../support/seeded.ts";
 
-function seeded(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 test("hash-wasm's binary as a static module hashes inside workerd and resumes from a saved state", async () => {
   const data = seeded(3 * 1024 * 1024 + 17, 42);
