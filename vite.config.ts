@@ -16,6 +16,16 @@ export default defineConfig(({ command }) => ({
   },
   preview: { host: "127.0.0.1", port: Number(process.env.PORT ?? 8787) },
   worker: { format: "es" },
+  // Every dependency the page, the hasher worker and the test harness pages import, optimised at
+  // start-up: a dependency discovered late makes Vite re-optimise and reload every open page,
+  // which would cut a running upload (and a browser test) short.
+  optimizeDeps: {
+    entries: ["index.html", "test/pages/*.html"],
+    include: ["hash-wasm", "idb-keyval", "tus-js-client"],
+  },
+  // Test stacks run side by side; each gets its own dependency cache so one's re-optimisation
+  // never touches another's files (test/support/stack-setup.ts sets this).
+  ...(process.env.EDGE_UPLOAD_VITE_CACHE ? { cacheDir: process.env.EDGE_UPLOAD_VITE_CACHE } : {}),
   plugins: [
     cloudflare({
       configPath: "./wrangler.jsonc",

@@ -38,6 +38,7 @@ export default async function setup(project: TestProject) {
   process.env.EDGE_UPLOAD_STATE_DIR = stateDir;
   process.env.ALLOW_ANONYMOUS ??= "true";
   process.env.CORS_ORIGINS ??= "*";
+  process.env.EDGE_UPLOAD_VITE_CACHE = join(stateDir, "vite-cache");
   const { createServer } = await import("vite");
   const server = await createServer({ configFile: "vite.config.ts", logLevel: "warn" });
   await server.listen();
