@@ -131,7 +131,7 @@ export interface KillableBrowser {
 export async function launchKillable(profileDir: string, viewport = { width: 1000, height: 800 }): Promise<KillableBrowser> {
   const child: ChildProcess = spawn(
     chromiumPath(),
-    [...CHROMIUM_ARGS, "--headless=new", `--user-data-dir=${profileDir}`, "--remote-debugging-port=0", `--window-size=${viewport.width},${viewport.height}`, "about:blank"],
+    [...CHROMIUM_ARGS, "--headless=new", "--hide-scrollbars", `--user-data-dir=${profileDir}`, "--remote-debugging-port=0", `--window-size=${viewport.width},${viewport.height}`, "about:blank"],
     { detached: true, stdio: ["ignore", "ignore", "pipe"] },
   );
   const pid = child.pid;
