@@ -13,6 +13,9 @@ export default defineConfig(({ command }) => ({
     host: "127.0.0.1",
     port: Number(process.env.PORT ?? 8787),
     strictPort: true,
+    // The worker answers CORS itself (edge/cors.ts). Vite's own CORS middleware would answer every
+    // OPTIONS that carries an Origin, swallowing tus discovery and our preflight headers.
+    cors: false,
   },
   preview: { host: "127.0.0.1", port: Number(process.env.PORT ?? 8787) },
   worker: { format: "es" },
