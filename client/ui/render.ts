@@ -43,6 +43,7 @@ interface Row {
   result: HTMLElement;
   digest: HTMLElement;
   link: HTMLAnchorElement;
+  note: HTMLElement;
   buttons: Record<RowAction, HTMLButtonElement>;
 }
 
@@ -72,7 +73,8 @@ function createRow(key: string): Row {
   const message = h("p", { class: "upload__message" });
   const digest = h("code", { class: "upload__digest" });
   const link = h("a", { class: "upload__link" }, "Open the uploaded file");
-  const result = h("p", { class: "upload__result" }, "SHA-256 verified: ", digest, " ", link);
+  const note = h("span", { class: "upload__note" });
+  const result = h("p", { class: "upload__result" }, "SHA-256 verified: ", digest, " ", link, note);
   const buttons = {
     pause: button("pause", "Pause"),
     resume: button("resume", "Resume"),
@@ -90,7 +92,7 @@ function createRow(key: string): Row {
     result,
     actions,
   );
-  return { el, name, size, state, hash: hash.meter, transfer: transfer.meter, message, result, digest, link, buttons };
+  return { el, name, size, state, hash: hash.meter, transfer: transfer.meter, message, result, digest, link, note, buttons };
 }
 
 function updateMeter(m: Meter, p: Progress, running: boolean): void {
@@ -152,6 +154,8 @@ export function updateRow(row: Row, s: UploadSnapshot): void {
     setAttr(row.digest, "title", `sha256 ${digestHex(s.state.digest)}`);
     setAttr(row.link, "href", s.state.blobUrl);
     setAttr(row.link, "download", s.name);
+    // A file the edge already had (same digest) completes with nothing sent; say so.
+    setText(row.note, s.state.bytesSent === 0 && s.size > 0 ? " Nothing had to be sent: the server already had these bytes." : "");
   }
 
   const b = row.buttons;

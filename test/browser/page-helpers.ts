@@ -69,6 +69,25 @@ export async function dropFile(page: Page, spec: FileSpec, beforeDrop?: () => Pr
   await dataTransfer.dispose();
 }
 
+/**
+ * Writes a seeded file into the page's origin private file system (OPFS) and leaves its
+ * FileSystemFileHandle on `window.__opfsHandle`, for a stubbed showOpenFilePicker to hand out.
+ */
+export async function createOpfsFile(page: Page, spec: FileSpec): Promise<void> {
+  await page.evaluate(
+    async ({ body, spec }) => {
+      const bytes = new Function("seed", "size", body)(spec.seed, spec.size) as Uint8Array<ArrayBuffer>;
+      const root = await navigator.storage.getDirectory();
+      const handle = await root.getFileHandle(spec.name, { create: true });
+      const writable = await handle.createWritable();
+      await writable.write(bytes);
+      await writable.close();
+      (window as unknown as { __opfsHandle: FileSystemFileHandle }).__opfsHandle = handle;
+    },
+    { body: SEEDED_BYTES_BODY, spec },
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading the test hooks
 

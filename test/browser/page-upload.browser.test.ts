@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { launchChromium } from "../support/chromium.ts";
-import { type CountingProxy, dropFile, rowHooks, seededBytes, sha256Digest, startCountingProxy, waitForState } from "./page-helpers.ts";
+import { type CountingProxy, createOpfsFile, dropFile, rowHooks, seededBytes, sha256Digest, startCountingProxy, waitForState } from "./page-helpers.ts";
 
 const MiB = 1024 * 1024;
 const SCREENSHOTS = "test-results/screenshots";
@@ -150,5 +150,41 @@ test("pause stops sending and resume finishes the upload; cancel removes it on t
   await rowB.waitFor({ state: "detached" });
   expect((await headUpload(urlB)).status).toBe(404);
   await expect(page.locator("#announcer").innerText()).resolves.toContain(`${b.name}: Cancelled`);
+  await page.close();
+});
+
+test("after a reload, one click on Resume continues an upload whose file handle was kept (OPFS), with no picking", async () => {
+  const spec = { name: "kept-handle.bin", size: 24 * MiB, seed: 13, lastModified: 0 };
+  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+  // The File System Access picker hands out the OPFS file's handle and counts its calls.
+  await page.addInitScript(() => {
+    const w = window as unknown as { __pickerCalls: number; __opfsHandle?: unknown; showOpenFilePicker: () => Promise<unknown[]> };
+    w.__pickerCalls = 0;
+    w.showOpenFilePicker = async () => {
+      w.__pickerCalls++;
+      return w.__opfsHandle ? [w.__opfsHandle] : [];
+    };
+  });
+  await page.goto(`${proxy.url}/?chunk=8MiB`);
+  await createOpfsFile(page, spec);
+  const start = proxy.forwarded;
+  proxy.setGate(start + 10 * MiB);
+  await page.getByTestId("drop-zone").click(); // opens the (stubbed) picker
+  await proxy.waitForForwarded(start + 10 * MiB);
+  await page.locator(`[data-testid=upload][data-name="${spec.name}"][data-has-handle]`).waitFor();
+
+  await page.reload();
+  proxy.setGate(Number.POSITIVE_INFINITY);
+  await waitForState(page, spec.name, ["interrupted"]);
+  const resumeAll = page.locator("#resume-all");
+  await expect(resumeAll.innerText()).resolves.toBe("Resume 1 upload");
+  await resumeAll.click();
+  await waitForState(page, spec.name, ["done", "failed"]);
+  const done = await rowHooks(page, spec.name);
+  expect(done.state).toBe("done");
+  expect(done.digest).toBe(sha256Digest(seededBytes(spec.seed, spec.size)));
+  expect(Number(done.resumedUploadAt)).toBeGreaterThan(0);
+  // Nothing was picked after the reload: the kept handle was re-opened.
+  await expect(page.evaluate(() => (window as unknown as { __pickerCalls: number }).__pickerCalls)).resolves.toBe(0);
   await page.close();
 });
