@@ -230,6 +230,31 @@ test("without the File System Access picker, Enter on the drop zone opens the fi
   await page.close();
 });
 
+test("Choose a folder hands every file below it, nested ones included, to the uploader as file handles", async () => {
+  // The directory picker returns a folder built in the origin private file system.
+  const page = await openWithFakeUploader(undefined, () => {
+    (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = async () => {
+      const root = await navigator.storage.getDirectory();
+      const dir = await root.getDirectoryHandle("picked", { create: true });
+      const nested = await dir.getDirectoryHandle("nested", { create: true });
+      for (const [parent, name] of [
+        [dir, "a.txt"],
+        [nested, "b.txt"],
+      ] as const) {
+        const writable = await (await parent.getFileHandle(name, { create: true })).createWritable();
+        await writable.write(name);
+        await writable.close();
+      }
+      return dir;
+    };
+  });
+  await page.getByRole("button", { name: "Choose a folder…" }).click();
+  await page.waitForFunction(() => (window as unknown as { __added: unknown[] }).__added.length === 2);
+  const added = await page.evaluate(() => (window as unknown as { __added: { name: string; kind: string }[] }).__added);
+  expect(added.map((a) => `${a.name} ${a.kind}`).sort()).toEqual(["a.txt handle", "b.txt handle"]);
+  await page.close();
+});
+
 test("on a 360 px wide screen nothing overflows sideways, long names and digests included", async () => {
   const page = await openWithFakeUploader({ width: 360, height: 780 });
   await setSnapshots(page, [
