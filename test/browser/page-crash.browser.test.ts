@@ -15,6 +15,7 @@ import {
   dropFile,
   type KillableBrowser,
   launchKillable,
+  muteViteReloads,
   rowHooks,
   seededBytes,
   sha256Digest,
@@ -51,6 +52,7 @@ afterAll(async () => {
 });
 
 async function openPage(browser: KillableBrowser): Promise<Page> {
+  await muteViteReloads(browser.context);
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   await page.setViewportSize({ width: 1000, height: 800 });
   await page.goto(`${proxy.url}/${QUERY}`);

@@ -15,6 +15,18 @@ import { type Browser, type BrowserContext, type Page, chromium } from "playwrig
 import { CHROMIUM_ARGS, chromiumPath } from "../support/chromium.ts";
 
 // ---------------------------------------------------------------------------------------------
+// Vite's dev-server reloads
+
+/**
+ * Keeps Vite's HMR websocket from ever reaching the dev server: a file saved in this working
+ * tree (others work in it while tests run) must not reload the page mid-upload. The page gets a
+ * websocket that opens and stays silent.
+ */
+export async function muteViteReloads(context: BrowserContext): Promise<void> {
+  await context.routeWebSocket(/.*/, () => {});
+}
+
+// ---------------------------------------------------------------------------------------------
 // Seeded bytes
 
 /**

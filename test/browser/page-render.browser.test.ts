@@ -8,7 +8,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import type { UploadSnapshot } from "../../client/types.ts";
 import { launchChromium } from "../support/chromium.ts";
-import { dropFile } from "./page-helpers.ts";
+import { dropFile, muteViteReloads } from "./page-helpers.ts";
 
 const SCREENSHOTS = "test-results/screenshots";
 let browser: Browser;
@@ -74,7 +74,10 @@ const FAKE_UPLOADER_MODULE = `
  * code (client/ui/page.ts) with a stand-in uploader whose snapshots the test sets.
  */
 async function openWithFakeUploader(viewport = { width: 1000, height: 800 }, initScript?: () => void): Promise<Page> {
-  const page = await browser.newPage({ viewport });
+  const context = await browser.newContext({ viewport });
+  await muteViteReloads(context);
+  const page = await context.newPage();
+  page.on("close", () => void context.close());
   if (initScript) await page.addInitScript(initScript);
   const base = inject("baseUrl");
   await page.goto(`${base}/health`);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { launchChromium } from "../support/chromium.ts";
-import { type CountingProxy, createOpfsFile, dropFile, rowHooks, seededBytes, sha256Digest, startCountingProxy, waitForState } from "./page-helpers.ts";
+import { type CountingProxy, createOpfsFile, dropFile, muteViteReloads, rowHooks, seededBytes, sha256Digest, startCountingProxy, waitForState } from "./page-helpers.ts";
 
 const MiB = 1024 * 1024;
 const SCREENSHOTS = "test-results/screenshots";
@@ -34,8 +34,16 @@ function watchLongTasks(): void {
   }).observe({ type: "longtask" });
 }
 
+async function newPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  await muteViteReloads(context);
+  const page = await context.newPage();
+  page.on("close", () => void context.close());
+  return page;
+}
+
 async function openPage(query = ""): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+  const page = await newPage();
   await page.goto(`${proxy.url}/${query}`);
   await page.getByTestId("drop-zone").waitFor();
   return page;
@@ -155,7 +163,7 @@ test("pause stops sending and resume finishes the upload; cancel removes it on t
 
 test("after a reload, one click on Resume continues an upload whose file handle was kept (OPFS), with no picking", async () => {
   const spec = { name: "kept-handle.bin", size: 24 * MiB, seed: 13, lastModified: 0 };
-  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+  const page = await newPage();
   // The File System Access picker hands out the OPFS file's handle and counts its calls.
   await page.addInitScript(() => {
     const w = window as unknown as { __pickerCalls: number; __opfsHandle?: unknown; showOpenFilePicker: () => Promise<unknown[]> };
