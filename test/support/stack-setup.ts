@@ -40,7 +40,9 @@ export default async function setup(project: TestProject) {
   process.env.CORS_ORIGINS ??= "*";
   process.env.EDGE_UPLOAD_VITE_CACHE = join(stateDir, "vite-cache");
   const { createServer } = await import("vite");
-  const server = await createServer({ configFile: "vite.config.ts", logLevel: "warn" });
+  // No file watching and no HMR: a file saved during a run (an editor, another checkout's work)
+  // must not restart the worker or reload a page mid-upload.
+  const server = await createServer({ configFile: "vite.config.ts", logLevel: "warn", server: { hmr: false, watch: null } });
   await server.listen();
   const baseUrl = `http://127.0.0.1:${port}`;
   const health = await fetch(`${baseUrl}/health`);
