@@ -49,6 +49,8 @@ export interface BenchContext {
   /** A seeded file of `size` bytes; each call gives new content (no dedupe across scenarios). */
   file(label: string, size: number): Promise<TestFile>;
   log(message: string): void;
+  /** Records a failure that cost some rows but not the whole scenario (listed in the report). */
+  error(message: string): void;
 }
 
 export interface Scenario {
