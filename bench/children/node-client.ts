@@ -31,6 +31,8 @@ export interface NodeClientOutput {
   heapPeak: number;
   rssPeak: number;
   externalPeak: number;
+  /** CPU seconds (user + system) this client process used. */
+  cpu: number;
 }
 
 const input = JSON.parse(process.argv[2] ?? "{}") as NodeClientInput;
@@ -59,6 +61,7 @@ function report(u: UploadSnapshot | undefined, extra: Partial<NodeClientOutput>)
     heapPeak,
     rssPeak,
     externalPeak,
+    cpu: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     ...extra,
   };
   // Synchronous: the kill follows immediately and must not lose the line.

@@ -9,7 +9,7 @@
  */
 import { cpuSeconds } from "../proc.ts";
 import { send } from "../http.ts";
-import { type BenchContext, MiB, row, type Row, type Scenario } from "../types.ts";
+import { type BenchContext, MiB, mbps, row, type Row, type Scenario } from "../types.ts";
 
 const CHUNK = 32 * MiB;
 const FINAL_BODY = 1 * MiB;
@@ -36,6 +36,7 @@ function reprDigest(digest: string): string {
 
 export async function uploadAndTimeFinish(ctx: BenchContext, path: string, size: number, digest: string, atCreation: boolean) {
   const base = ctx.stack.baseUrl;
+  const t0 = performance.now();
   const created = await send(`${base}/files`, "POST", {
     ...TUS,
     "Upload-Length": size,
@@ -87,6 +88,7 @@ export async function uploadAndTimeFinish(ctx: BenchContext, path: string, size:
     retries++;
   }
   return {
+    totalMs: last.responseAt - t0,
     retries, ms: last.responseAt - last.lastByteAt, finalPatchCpuMs: cpuAtLastByte * 1000, finalBytes: size - lastStart };
 }
 
@@ -106,6 +108,17 @@ export const finish: Scenario = {
       } catch (error) {
         ctx.error(`finish (${atCreation ? "declared at creation" : "sent at the end"}): ${error instanceof Error ? error.message : String(error)}`);
         continue;
+      }
+      if (atCreation) {
+        rows.push(
+          row({
+            item: 3,
+            metric: `Upload ${label}: a bare tus sender (this harness, 32 MiB PATCHes, no hashing) -> edge`,
+            value: mbps(size, r.totalMs),
+            unit: "MB/s",
+            note: "what the edge takes in when the client costs nothing: the client library's number against this one shows the client's share",
+          }),
+        );
       }
       rows.push(
         row({

@@ -23,6 +23,7 @@ export const mainThread: Scenario = {
       await b.close();
     }
     if (r.digest !== f.digest) throw new Error(`main-thread: digest ${r.digest}`);
+    if (!r.calibrated) throw new Error("main-thread: an 80 ms busy task produced no longtask entry; the observer does not work here");
     const longest = Math.max(0, ...r.longTasks);
     const label = `${size / MiB} MiB`;
     return [
@@ -32,13 +33,14 @@ export const mainThread: Scenario = {
         value: longest,
         unit: "ms",
         target: { on: "value", direction: "lower", limit: 50, text: "< 50 ms" },
-        note: `${r.longTasks.length} long tasks (>= 50 ms); worst 10 ms-timer lateness ${r.maxLag.toFixed(0)} ms`,
+        note: `${r.longTasks.length} long tasks (>= 50 ms; the observer was checked first with an 80 ms busy task); worst 10 ms-timer lateness ${r.maxLag.toFixed(0)} ms`,
       }),
       row({
         item: 2,
         metric: `Worst 10 ms-timer lateness on the main thread, same run`,
         value: r.maxLag,
         unit: "ms",
+        note: "includes time the renderer was not scheduled at all (other processes on 2 cores); a main-thread task that long would have been a long task",
       }),
       row({
         item: 3,
