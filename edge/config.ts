@@ -17,6 +17,8 @@ export interface EdgeConfig {
   maxPatchSize: number;
   /** An upload expires this many seconds after its last write. */
   uploadTtlSeconds: number;
+  /** A request body idle this long is cut off (edge/idle-timeout.ts). */
+  bodyIdleTimeoutMs: number;
   /** HMAC secret for bearer tokens; undefined when not configured. */
   secret: string | undefined;
   allowAnonymous: boolean;
@@ -31,7 +33,7 @@ function integer(env: Env, name: keyof Env, fallback: number, min: number, max: 
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   if (typeof raw !== "string" || !/^\d+$/.test(raw.trim())) {
-    throw invalid(`${name} must be a whole number of ${name === "UPLOAD_TTL_SECONDS" ? "seconds" : "bytes"}, got ${JSON.stringify(raw)}`);
+    throw invalid(`${name} must be a whole number of ${name.endsWith("_SECONDS") ? "seconds" : "bytes"}, got ${JSON.stringify(raw)}`);
   }
   const value = Number(raw.trim());
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -65,6 +67,7 @@ export function getConfig(env: Env): EdgeConfig {
     partSize: integer(env, "PART_SIZE", DEFAULTS.partSize, DEFAULTS.minPartSize, 5 * GiB),
     maxPatchSize: integer(env, "MAX_PATCH_SIZE", DEFAULTS.maxPatchSize, 1, 5 * GiB),
     uploadTtlSeconds: integer(env, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1, 10 * 365 * 24 * 3600),
+    bodyIdleTimeoutMs: integer(env, "BODY_IDLE_TIMEOUT_SECONDS", DEFAULTS.bodyIdleTimeoutSeconds, 1, 3600) * 1000,
     secret: env.UPLOAD_SECRET ? env.UPLOAD_SECRET : undefined,
     allowAnonymous: allow === "true",
     corsOrigins: list.includes("*") ? "*" : list,

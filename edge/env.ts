@@ -10,6 +10,8 @@ export interface Env {
   PART_SIZE?: string;
   MAX_PATCH_SIZE?: string;
   UPLOAD_TTL_SECONDS?: string;
+  /** A PATCH body that sends nothing for this long is cut off, keeping what arrived (default 30). */
+  BODY_IDLE_TIMEOUT_SECONDS?: string;
   /** "r2" (default: the BUCKET binding) or "s3"; the S3_* vars below are read for "s3" (edge/storage/s3-config.ts). */
   STORAGE?: string;
   S3_ENDPOINT?: string;

@@ -46,6 +46,8 @@ export const DEFAULTS = {
   maxUploadSize: 64 * 1024 * MiB,
   /** An upload expires this long after its last write (like R2's own multipart expiry). */
   uploadTtlSeconds: 7 * 24 * 3600,
+  /** A PATCH body idle this long is cut off on the edge, keeping what arrived. */
+  bodyIdleTimeoutSeconds: 30,
   /** Client chunk size: a multiple of the part size. */
   chunkSize: 32 * MiB,
 } as const;
