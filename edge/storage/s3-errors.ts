@@ -34,41 +34,38 @@ export class S3ResponseError extends Error {
   }
 }
 
-/** Fields every S3-specific error below carries. */
-interface S3Failure {
+/** Base of the S3-specific errors below: the store's code, status and request id, kept as fields. */
+export abstract class S3StorageError extends StorageError {
   readonly code: string;
   readonly status: number;
   readonly requestId: string | undefined;
-}
-
-/**
- * The store refused the credentials: unknown access key id, wrong secret (signature), denied by
- * policy, expired session token, or a signature for the wrong region.
- */
-export class S3CredentialsError extends StorageError implements S3Failure {
-  override readonly name = "S3CredentialsError";
-  readonly code: string;
-  readonly status: number;
-  readonly requestId: string | undefined;
-  constructor(path: string, driver: string, cause: S3ResponseError, endpoint: string) {
-    super(
-      `${driver}: ${endpoint} refused the credentials (${cause.code}, HTTP ${cause.status}): check S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY and S3_REGION, and that the key may read and write the bucket${cause.requestId ? ` (request id ${cause.requestId})` : ""}`,
-      path,
-      driver,
-      { cause },
-    );
+  constructor(message: string, path: string, driver: string, cause: S3ResponseError) {
+    super(message, path, driver, { cause });
     this.code = cause.code;
     this.status = cause.status;
     this.requestId = cause.requestId;
   }
 }
 
+/**
+ * The store refused the credentials: unknown access key id, wrong secret (signature), denied by
+ * policy, expired session token, or a signature for the wrong region.
+ */
+export class S3CredentialsError extends S3StorageError {
+  override readonly name = "S3CredentialsError";
+  constructor(path: string, driver: string, cause: S3ResponseError, endpoint: string) {
+    super(
+      `${driver}: ${endpoint} refused the credentials (${cause.code}, HTTP ${cause.status}): check S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY and S3_REGION, and that the key may read and write the bucket${cause.requestId ? ` (request id ${cause.requestId})` : ""}`,
+      path,
+      driver,
+      cause,
+    );
+  }
+}
+
 /** The bucket does not exist at that endpoint (or not under that name). */
-export class S3BucketNotFoundError extends StorageError implements S3Failure {
+export class S3BucketNotFoundError extends S3StorageError {
   override readonly name = "S3BucketNotFoundError";
-  readonly code: string;
-  readonly status: number;
-  readonly requestId: string | undefined;
   constructor(
     path: string,
     driver: string,
@@ -80,26 +77,17 @@ export class S3BucketNotFoundError extends StorageError implements S3Failure {
       `${driver}: bucket ${JSON.stringify(bucket)} does not exist at ${endpoint}: create it, or fix S3_BUCKET / S3_ENDPOINT${cause.requestId ? ` (request id ${cause.requestId})` : ""}`,
       path,
       driver,
-      { cause },
+      cause,
     );
-    this.code = cause.code;
-    this.status = cause.status;
-    this.requestId = cause.requestId;
   }
 }
 
 /** Any other error response (throttling, internal errors, unsupported features...). */
-export class S3RequestError extends StorageError implements S3Failure {
+export class S3RequestError extends S3StorageError {
   override readonly name = "S3RequestError";
-  readonly code: string;
-  readonly status: number;
-  readonly requestId: string | undefined;
   readonly operation: string;
   constructor(path: string, driver: string, cause: S3ResponseError) {
-    super(`${driver}: ${path}: ${cause.message}`, path, driver, { cause });
-    this.code = cause.code;
-    this.status = cause.status;
-    this.requestId = cause.requestId;
+    super(`${driver}: ${path}: ${cause.message}`, path, driver, cause);
     this.operation = cause.operation;
   }
 }

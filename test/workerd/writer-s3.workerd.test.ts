@@ -7,6 +7,7 @@ import { chunked, sameBytes, seeded } from "../../edge/storage/conformance.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";
 import { DigestMismatchError, createUploadWriter, resumeUploadWriter, type WriterOptions } from "../../edge/writer.ts";
 import { countingFetch, s3 } from "./s3-support.ts";
+import { keysUnder } from "./writer-support.ts";
 
 const MiB = 1024 * 1024;
 /** S3's (and R2's) minimum part size keeps the tests fast while exercising every multipart rule. */
@@ -28,16 +29,6 @@ async function sha256Of(bytes: Uint8Array): Promise<Sha256Digest> {
   return formatDigest(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
 
-async function keysUnder(driver: StorageDriver, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await driver.list(prefix, cursor === undefined ? {} : { cursor });
-    out.push(...page.keys);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return out;
-}
 
 /** The irregular write sizes, cycling; the last write takes the rest. */
 function irregularSizes(total: number): number[] {
