@@ -1,7 +1,7 @@
 /**
  * The hashing loop, shared by the browser's Web Worker and Node: read the file in slices, feed
- * hash-wasm's SHA-256, save `{offset, state}` at least every `checkpointInterval` bytes and on
- * pause, and start from the newest usable checkpoint. A checkpoint is used only when its format
+ * hash-wasm's SHA-256, save `{offset, state}` every half `checkpointInterval` (written behind the
+ * hashing, never more than one interval behind it) and on pause, and start from the newest usable checkpoint. A checkpoint is used only when its format
  * version, file size and hash-wasm binary id all match; anything else is discarded and hashing
  * starts from 0: a wrong state would give a wrong digest, which the edge would then refuse.
  */
@@ -45,8 +45,15 @@ export function checkCheckpoint(value: unknown, size: number): HashCheckpoint | 
 export interface HashJobOptions {
   key: string;
   size: number;
-  /** Reads bytes [start, end) of the file. */
+  /** Reads bytes [start, end) of the file (used when `stream` is absent). */
   read(start: number, end: number): Promise<Uint8Array>;
+  /**
+   * The file's bytes from `start` to its end, as a stream. Preferred when given: Chromium streams
+   * a File about twice as fast as it hands out `slice().arrayBuffer()`s (measured here: ~640
+   * against ~240-360 MB/s), and hashing runs at ~200-270 MB/s, so slices would make reading the
+   * bottleneck.
+   */
+  stream?(start: number): ReadableStream<Uint8Array>;
   checkpoints: CheckpointStore;
   checkpointInterval?: number;
   sliceSize?: number;
@@ -66,8 +73,7 @@ export type HashJobResult =
 
 export async function runHashJob(o: HashJobOptions): Promise<HashJobResult> {
   const interval = Math.max(1, o.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL);
-  // Slices never straddle a checkpoint boundary, so at most `interval` bytes are ever unsaved.
-  const slice = Math.max(1, Math.min(o.sliceSize ?? DEFAULT_SLICE_SIZE, interval));
+  const slice = Math.max(1, o.sliceSize ?? DEFAULT_SLICE_SIZE);
 
   const saved = checkCheckpoint(await o.checkpoints.get(o.key), o.size);
   const resumedAt = saved ? saved.offset : undefined;
@@ -79,33 +85,91 @@ export async function runHashJob(o: HashJobOptions): Promise<HashJobResult> {
   let lastSaved = offset;
   let bytesRead = 0;
   const started = Date.now();
-  const save = async (digest?: Sha256Digest) => {
-    await o.checkpoints.set(o.key, { v: CHECKPOINT_VERSION, size: o.size, offset, state: hasher.save(), ...(digest ? { digest } : {}) });
+  // Checkpoints are written behind the hashing, every half interval: a save k is awaited only when
+  // save k+1 is due, so IndexedDB's latency stays off the hashing path, and when the job dies the
+  // newest durable checkpoint is never more than one interval behind (save k-1 done, k in flight).
+  const step = Math.max(1, Math.floor(interval / 2));
+  let inFlight: Promise<void> = Promise.resolve();
+  let lastStarted = offset;
+  const saveBehind = async () => {
+    await inFlight;
+    const checkpoint: HashCheckpoint = { v: CHECKPOINT_VERSION, size: o.size, offset, state: hasher.save() };
+    lastStarted = offset;
+    inFlight = o.checkpoints.set(o.key, checkpoint).then(() => void (lastSaved = checkpoint.offset));
+  };
+  const save = async () => {
+    await inFlight;
+    await o.checkpoints.set(o.key, { v: CHECKPOINT_VERSION, size: o.size, offset, state: hasher.save() });
     lastSaved = offset;
   };
 
-  while (offset < o.size) {
-    if (o.signal?.aborted) {
-      if (offset > lastSaved) await save();
-      return { kind: "paused", offset, resumedAt, bytesRead };
+  const source = o.stream ? streamChunks(o.stream(offset)) : sliceChunks(o.read, offset, o.size, slice);
+  let reported = offset;
+  for await (let chunk of source) {
+    while (chunk.length > 0) {
+      if (o.signal?.aborted) {
+        if (offset > lastSaved) await save();
+        return { kind: "paused", offset, resumedAt, bytesRead }; // leaving the loop cancels the source
+      }
+      // Split at save points, so checkpoints sit exactly on multiples of the half interval.
+      const boundary = (Math.floor(offset / step) + 1) * step;
+      const piece = chunk.subarray(0, Math.min(chunk.length, boundary - offset, o.size - offset));
+      if (piece.length === 0) throw new Error(`file is longer than its size ${o.size}`);
+      hasher.update(piece);
+      offset += piece.length;
+      bytesRead += piece.length;
+      chunk = chunk.subarray(piece.length);
+      if (offset - lastStarted >= step && offset < o.size) await saveBehind();
     }
-    const nextBoundary = (Math.floor(offset / interval) + 1) * interval;
-    const end = Math.min(o.size, offset + slice, nextBoundary);
-    const bytes = await o.read(offset, end);
-    if (bytes.length !== end - offset) throw new Error(`short read at ${offset}: ${bytes.length} of ${end - offset} bytes`);
-    hasher.update(bytes);
-    offset = end;
-    bytesRead += bytes.length;
-    // Awaited on purpose: hashing does not run ahead of the last saved state by more than one interval.
-    if (offset - lastSaved >= interval && offset < o.size) await save();
-    o.onProgress?.(offset, bytesRead);
+    // Streams deliver small chunks: report about every MiB, not every chunk.
+    if (offset - reported >= MiB || offset === o.size) {
+      reported = offset;
+      o.onProgress?.(offset, bytesRead);
+    }
     if (o.rate) await delayForRate(started, bytesRead, o.rate);
   }
+  if (offset !== o.size) throw new Error(`short read at ${offset} of ${o.size} bytes`);
+  await inFlight;
   const finalState = hasher.save();
   const digest = formatDigest(hasher.digest());
   // Keep the finished digest until the upload is done (a reload in between must not re-hash).
   await o.checkpoints.set(o.key, { v: CHECKPOINT_VERSION, size: o.size, offset, state: finalState, digest });
   return { kind: "done", digest, resumedAt, bytesRead };
+}
+
+/** A stream's chunks; leaving early cancels the stream so the file stops being read. */
+async function* streamChunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * Slices of [from, size), the next one read while the current one is hashed: reading is I/O in
+ * another process (the browser's, or the OS's) and hashing CPU here, so they overlap. One slice
+ * ahead at most: memory stays ~2 slices.
+ */
+async function* sliceChunks(read: HashJobOptions["read"], from: number, size: number, slice: number): AsyncGenerator<Uint8Array> {
+  const readAt = (at: number) => {
+    const promise = read(at, Math.min(size, at + slice));
+    promise.catch(() => undefined); // a read dropped on pause must not surface as unhandled
+    return promise;
+  };
+  let ahead = from < size ? readAt(from) : undefined;
+  for (let at = from; ahead; at += slice) {
+    const bytes = await ahead;
+    const end = Math.min(size, at + slice);
+    ahead = end < size ? readAt(end) : undefined;
+    if (bytes.length !== end - at) throw new Error(`short read at ${at}: ${bytes.length} of ${end - at} bytes`);
+    yield bytes;
+  }
 }
 
 /** Sleeps so that `bytes` since `started` average at most `rate` bytes per second. */

@@ -38,6 +38,7 @@ export function createInProcessHasher(checkpoints: CheckpointStore): Hasher {
         key: input.key,
         size: input.file.size,
         read: async (start, end) => new Uint8Array(await input.file.slice(start, end).arrayBuffer()),
+        stream: (start) => input.file.slice(start).stream(),
         checkpoints,
         checkpointInterval: input.checkpointInterval,
         signal: controller.signal,

@@ -37,6 +37,7 @@ self.onmessage = (event) => {
     key,
     size: file.size,
     read: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
+    stream: (start) => file.slice(start).stream(),
     checkpoints: idbCheckpoints(),
     checkpointInterval,
     rate,
