@@ -65,7 +65,8 @@ export const GiB = 1024 * MiB;
 
 /** Builds a row, computing the ratio and pass/fail from the target. */
 export function row(r: Omit<Row, "ratio" | "pass">): Row {
-  const ratio = r.baseline !== undefined && r.baseline !== 0 ? r.value / r.baseline : undefined;
+  // A baseline of about nothing (the peer re-sending a few header bytes) makes no useful ratio.
+  const ratio = r.baseline !== undefined && Math.abs(r.baseline) >= 0.01 ? r.value / r.baseline : undefined;
   let pass: boolean | undefined;
   if (r.target) {
     const x = r.target.on === "ratio" ? ratio : r.value;
