@@ -3,10 +3,11 @@ import { readAll } from "./storage/body.ts";
 import { chunked, sameBytes, seeded } from "./storage/conformance.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
 import { recordingDriver, type RecordedOp } from "./storage/testing.ts";
-import { blobDataPath, uploadDataPath } from "./paths.ts";
+import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath, uploadTailPath } from "./paths.ts";
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./writer.ts";
-import type { StorageDriver } from "./storage/driver.ts";
+import type { MultipartUpload, StorageDriver } from "./storage/driver.ts";
 import { formatDigest } from "../shared/digest.ts";
+import { createResumableSha256 } from "../shared/sha256.ts";
 
 const PART = 5 * 1024 * 1024;
 const ID = "f".repeat(64);
@@ -63,5 +64,144 @@ describe("upload writer in Node over the memory driver", () => {
     const done = await resumed.finish();
     expect(done.digest).toBe(await sha256(data));
     expect(sameBytes(await readAll((await memory.get(done.blobKey)).body), data)).toBe(true);
+  });
+
+  describe("pipelined writes: a part is stored while the next one is received", () => {
+    /** A chunked body that counts the bytes the writer pulled from it. */
+    function counted(bytes: Uint8Array, size: number) {
+      const seen = { bytes: 0 };
+      let at = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (at >= bytes.length) return controller.close();
+          const chunk = bytes.slice(at, at + size);
+          at += chunk.length;
+          seen.bytes = at;
+          controller.enqueue(chunk);
+        },
+      });
+      return { stream, seen };
+    }
+    /** Memory driver whose uploadPart records its calls and first waits for `gate(partNumber)`. */
+    function gated(memory: StorageDriver, gate: (n: number) => Promise<void>) {
+      const calls: number[] = [];
+      const wrap = (mp: MultipartUpload): MultipartUpload => ({
+        key: mp.key,
+        uploadId: mp.uploadId,
+        uploadPart: async (n, b) => {
+          calls.push(n);
+          await gate(n);
+          return mp.uploadPart(n, b);
+        },
+        complete: (parts) => mp.complete(parts),
+        abort: () => mp.abort(),
+      });
+      const driver: StorageDriver = {
+        ...memory,
+        createMultipart: async (key) => wrap(await memory.createMultipart(key)),
+        resumeMultipart: (key, id) => wrap(memory.resumeMultipart(key, id)),
+      };
+      return { driver, calls };
+    }
+    function deferred() {
+      let resolve!: () => void;
+      let reject!: (err: Error) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      return { promise, resolve, reject };
+    }
+    async function until(cond: () => boolean): Promise<void> {
+      for (let i = 0; !cond(); i++) {
+        if (i > 2000) throw new Error("condition not reached");
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    }
+    async function keysOf(driver: StorageDriver, ns: string): Promise<string[]> {
+      return (await driver.list(uploadPrefix(ns, ID))).keys.sort();
+    }
+    async function stateAfter(bytes: Uint8Array): Promise<Uint8Array> {
+      const h = await createResumableSha256();
+      h.update(bytes);
+      return h.save();
+    }
+    const CHUNK = 256 * 1024;
+
+    test("while part 1 is being stored the body is read on through part 2; each commit records the hasher state at its own offset", async () => {
+      const ns = "node/overlap";
+      const data = seeded(3 * PART + 7, 72);
+      const memory = createMemoryDriver();
+      const gates = new Map([1, 2].map((n) => [n, deferred()]));
+      const { driver, calls } = gated(memory, (n) => gates.get(n)?.promise ?? Promise.resolve());
+      const writer = await createUploadWriter(driver, { namespace: ns, id: ID, length: data.length }, { partSize: PART });
+      const { stream, seen } = counted(data, CHUNK);
+      const writing = writer.write(stream);
+
+      await until(() => seen.bytes >= 2 * PART);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Part 1 is still in flight: part 2 has been received (and hashed) but is not sent yet, and
+      // the body is not read further than about two parts.
+      expect(calls).toEqual([1]);
+      expect(seen.bytes).toBeLessThanOrEqual(2 * PART + 2 * CHUNK);
+      expect(writer.offset).toBe(0);
+
+      gates.get(1)?.resolve();
+      await until(() => writer.offset === PART);
+      // Committed at PART while the hasher was already past it (part 2 hashed): the state saved is
+      // the one at PART, and the previous commit's keys are gone.
+      expect(seen.bytes).toBeGreaterThanOrEqual(2 * PART);
+      const saved = await readAll((await memory.get(uploadHashStatePath(ns, ID, PART))).body);
+      expect(sameBytes(saved, await stateAfter(data.subarray(0, PART)))).toBe(true);
+      expect(calls).toEqual([1, 2]);
+
+      gates.get(2)?.resolve();
+      const result = await writing;
+      expect(result).toEqual({ written: data.length, offset: data.length });
+      expect(calls).toEqual([1, 2, 3]);
+      // Every superseded tail and hasher state was deleted before write returned.
+      expect(await keysOf(memory, ns)).toEqual(
+        [uploadInfoPath(ns, ID), uploadStartedAtPath(ns, ID), uploadPartsPath(ns, ID, 0), uploadHashStatePath(ns, ID, data.length), uploadTailPath(ns, ID, data.length)].sort(),
+      );
+      const done = await writer.finish();
+      expect(done.digest).toBe(await sha256(data));
+      expect(sameBytes(await readAll((await memory.get(done.blobKey)).body), data)).toBe(true);
+    });
+
+    test("a part upload failing while the next part is received leaves the offset at the last stored part; a resumed writer finishes", async () => {
+      const ns = "node/inflight";
+      const data = seeded(3 * PART + 5, 73);
+      const memory = createMemoryDriver();
+      const part2 = deferred();
+      let failing = true;
+      const { driver, calls } = gated(memory, (n) => (n === 2 && failing ? part2.promise : Promise.resolve()));
+      const writer = await createUploadWriter(driver, { namespace: ns, id: ID, length: data.length }, { partSize: PART });
+      const { stream, seen } = counted(data, CHUNK);
+      const writing = writer.write(stream);
+      const outcome = writing.then(
+        () => "resolved",
+        (err: unknown) => err,
+      );
+
+      // Part 2 fails only once the writer is well into part 3.
+      await until(() => seen.bytes >= 2 * PART + 1024 * 1024);
+      expect(calls).toEqual([1, 2]);
+      expect(writer.offset).toBe(PART);
+      failing = false;
+      part2.reject(new Error("store down"));
+      const err = await outcome;
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe("store down");
+
+      // Nothing after the stored part is committed (neither part 2 nor the bytes after it).
+      expect(writer.offset).toBe(PART);
+      await expect(writer.write(new Uint8Array(1))).rejects.toBeInstanceOf(WriterClosedError);
+      expect(await keysOf(memory, ns)).toEqual([uploadInfoPath(ns, ID), uploadStartedAtPath(ns, ID), uploadPartsPath(ns, ID, 0), uploadHashStatePath(ns, ID, PART)].sort());
+
+      const resumed = await resumeUploadWriter(driver, { namespace: ns, id: ID }, { partSize: PART });
+      expect(resumed.offset).toBe(PART);
+      await resumed.write(chunked(data.subarray(PART), CHUNK));
+      expect(resumed.offset).toBe(data.length);
+      const done = await resumed.finish();
+      expect(done.digest).toBe(await sha256(data));
+      expect(sameBytes(await readAll((await memory.get(done.blobKey)).body), data)).toBe(true);
+    });
   });
 });

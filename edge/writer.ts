@@ -6,12 +6,15 @@
  * size, R2 error 10048). Bytes that do not fill a part stay in a pending tail, stored under the
  * upload, and are the start of the next part; so any sequence of write sizes is accepted and a
  * short non-final part is never sent (distribution #3873, tusd #1137). The body is streamed
- * through one part-sized buffer: memory stays near two parts whatever the write sizes.
+ * through two part-sized buffers, one being received and hashed while the other's part is stored
+ * (edge/writer-pipeline.ts): memory stays near two parts whatever the write sizes.
  *
  * Commits. The upload record (`info`) is the commit point. A commit first stores everything the
  * new offset needs (part etags, the tail at that offset, the hasher state at that offset, all
  * keyed by offset so the previous commit's keys stay intact), then rewrites `info`, then deletes
- * the superseded tail and hasher state. A crash at any step leaves `info` naming a complete,
+ * the superseded tail and hasher state (in the background, awaited before the next commit's
+ * record and before write returns). Commits happen strictly in part order, each with the hasher
+ * state saved when its offset was reached. A crash at any step leaves `info` naming a complete,
  * consistent set; uncommitted parts are simply uploaded again under the same part number.
  *
  * Finish (validate -> move -> link -> remove, as layerWriter.Finish):
@@ -62,6 +65,7 @@ import {
   UploadUnknownError,
   WriterClosedError,
 } from "./writer-errors.ts";
+import { PartPipeline } from "./writer-pipeline.ts";
 import { defaultChecksumFactory, defaultHasherFactory, type ChecksumFactory, type ChecksumHasher, type HasherFactory } from "./writer-hashers.ts";
 
 export * from "./writer-errors.ts";
@@ -244,6 +248,8 @@ async function loadHasher(driver: StorageDriver, info: UploadInfo, createHasher:
 
 class Writer implements UploadWriter {
   private closed = false;
+  /** The last commit's deletion of superseded keys, still running (see commit). */
+  private cleanup: Promise<void> | undefined;
   private readonly createHasher: HasherFactory;
   private readonly createChecksum: ChecksumFactory;
   private readonly now: () => Date;
@@ -301,48 +307,35 @@ class Writer implements UploadWriter {
     const limitReason = opts.maxBytes !== undefined && opts.maxBytes < room ? "maxBytes" : "length";
 
     const startOffset = this.info.offset;
-    const savedState = transactional ? this.hasher?.save() : undefined;
+    const hasher = this.hasher;
+    const savedState = transactional ? hasher?.save() : undefined;
     const checksum = opts.checksum ? await this.createChecksum(opts.checksum.algorithm) : undefined;
-    // One part-sized buffer (smaller when the rest of the upload is smaller), starting with the tail.
-    const partsBase = this.etags.length * partSize;
-    const buffer = new Uint8Array(this.info.multipart ? Math.min(partSize, length - partsBase) : length);
-    buffer.set(this.tail);
-    let fill = this.tail.length;
-    let received = 0;
     const pendingParts: UploadedPart[] = [];
     const multipart = this.info.multipart ? this.driver.resumeMultipart(this.info.multipart.key, this.info.multipart.uploadId) : undefined;
+    // Full parts are stored while the next one arrives (edge/writer-pipeline.ts explains the
+    // ordering); non-transactional writes commit each as soon as it is stored.
+    const pipeline = new PartPipeline({
+      partSize,
+      capacity: multipart ? length - this.etags.length * partSize : length,
+      tail: this.tail,
+      firstPartNumber: this.etags.length + 1,
+      ...(multipart ? { uploadPart: (n: number, bytes: Uint8Array) => multipart.uploadPart(n, bytes) } : {}),
+      consume: async (bytes) => {
+        hasher?.update(bytes);
+        await checksum?.update(bytes);
+      },
+      saveState: () => (transactional ? undefined : hasher?.save()),
+      stored: async (part, received, state) => {
+        if (transactional) pendingParts.push(part);
+        else await this.commit(startOffset + received, [part], new Uint8Array(0), state);
+      },
+    });
 
-    /** Set when a part's commit failed: its etag is known only to the failed commit. */
-    let commitFailed = false;
-    const absorb = async (chunk: Uint8Array): Promise<void> => {
-      while (chunk.length > 0) {
-        const piece = chunk.subarray(0, buffer.length - fill);
-        // Cannot happen: the buffer holds the rest of the upload and `limit` caps the body.
-        if (piece.length === 0) throw new Error("upload buffer overflow");
-        buffer.set(piece, fill);
-        fill += piece.length;
-        received += piece.length;
-        this.hasher?.update(piece);
-        await checksum?.update(piece);
-        chunk = chunk.subarray(piece.length);
-        // Only exactly full parts are sent while writing; a short last part goes at finish.
-        if (fill === partSize && multipart) {
-          const part = await multipart.uploadPart(this.etags.length + pendingParts.length + 1, buffer);
-          fill = 0;
-          if (transactional) pendingParts.push(part);
-          else {
-            await this.commit(startOffset + received, [part], new Uint8Array(0)).catch((err: unknown) => {
-              commitFailed = true;
-              throw err;
-            });
-          }
-        }
-      }
-    };
     /** Commits whatever was received and is not committed yet (the partial tail and pending parts). */
     const commitReceived = async (): Promise<void> => {
-      const offset = startOffset + received;
-      if (offset !== this.info.offset) await this.commit(offset, pendingParts, buffer.subarray(0, fill));
+      const offset = startOffset + pipeline.received;
+      if (offset !== this.info.offset) await this.commit(offset, pendingParts, pipeline.pending, hasher?.save());
+      await this.cleanedUp();
     };
     const rollback = async (): Promise<void> => {
       // Parts stored meanwhile are not in the record; later writes overwrite them by part number.
@@ -351,19 +344,23 @@ class Writer implements UploadWriter {
 
     try {
       for await (const chunk of chunksOf(body)) {
-        if (received + chunk.length > limit) {
-          if (!transactional) await absorb(chunk.subarray(0, limit - received));
+        if (pipeline.received + chunk.length > limit) {
+          if (!transactional) await pipeline.absorb(chunk.subarray(0, limit - pipeline.received));
           throw new BodyTooLargeError(limit, limitReason);
         }
-        await absorb(chunk);
+        await pipeline.absorb(chunk);
       }
+      await pipeline.drain();
     } catch (err) {
+      await pipeline.settle(); // nothing may still be stored once write returns
       if (transactional) await rollback();
-      else if (commitFailed || (multipart && fill === partSize)) {
-        // A full part could not be stored. It must not be committed as a tail (the record counts
-        // full parts from the offset), and the hasher is past the committed offset: this writer
-        // is done; resumeUploadWriter continues from the last commit.
+      else if (pipeline.failed || pipeline.holdsFullPart) {
+        // A full part could not be stored (or committed). The bytes after it must not be
+        // committed (the record counts full parts from the offset), and the hasher is past the
+        // committed offset: this writer is done; resumeUploadWriter continues from the last commit.
         this.closed = true;
+        await this.cleanedUp().catch(() => undefined);
+        throw pipeline.failed ? pipeline.error : err;
       } else {
         await commitReceived().catch((commitErr: unknown) => {
           this.closed = true;
@@ -387,17 +384,23 @@ class Writer implements UploadWriter {
       this.closed = true;
       throw err;
     }
-    return { written: received, offset: this.info.offset };
+    return { written: pipeline.received, offset: this.info.offset };
   }
 
   /**
-   * Makes `offset` the committed offset: parts' etags, tail and hasher state at `offset` first
-   * (new keys), then the record, then the superseded keys go.
+   * Makes `offset` the committed offset: parts' etags, tail and hasher state at `offset` (`state`,
+   * saved when the bytes up to `offset` had been hashed) first (new keys), then the record. The
+   * superseded keys are deleted in the background (`cleanup`, while the next part is stored): the
+   * next commit waits for that before its first write, and write() before it returns
+   * (cleanedUp), so no key outlives it.
    */
-  private async commit(offset: number, newParts: UploadedPart[], tail: Uint8Array): Promise<void> {
+  private async commit(offset: number, newParts: UploadedPart[], tail: Uint8Array, state: Uint8Array | undefined): Promise<void> {
     const { namespace, id } = this.info;
     const before = { offset: this.info.offset, tail: this.tail.length > 0, state: this.hasher !== undefined && this.info.offset > 0 };
     const etags = [...this.etags, ...newParts.map((p) => p.etag)];
+    // The previous commit's deletions finish before this commit writes anything: no store sees a
+    // delete and a put under the same prefix at once (s3rver, file-backed, prunes directories).
+    await this.cleanedUp();
     const writes: Promise<unknown>[] = [];
     const firstGroup = Math.floor(this.etags.length / ETAGS_PER_GROUP);
     for (let group = firstGroup; group * ETAGS_PER_GROUP < etags.length && newParts.length > 0; group++) {
@@ -405,7 +408,7 @@ class Writer implements UploadWriter {
       writes.push(this.driver.put(uploadPartsPath(namespace, id, group), JSON.stringify(slice)));
     }
     if (tail.length > 0) writes.push(this.driver.put(uploadTailPath(namespace, id, offset), tail));
-    if (this.hasher) writes.push(this.driver.put(uploadHashStatePath(namespace, id, offset), this.hasher.save()));
+    if (state) writes.push(this.driver.put(uploadHashStatePath(namespace, id, offset), state));
     await Promise.all(writes);
 
     const info: UploadInfo = { ...this.info, offset, lastWriteAt: rfc3339(this.now()) };
@@ -417,7 +420,18 @@ class Writer implements UploadWriter {
     const stale: string[] = [];
     if (before.tail && before.offset !== offset) stale.push(uploadTailPath(namespace, id, before.offset));
     if (before.state && before.offset !== offset) stale.push(uploadHashStatePath(namespace, id, before.offset));
-    if (stale.length > 0) await this.driver.delete(...stale);
+    if (stale.length > 0) {
+      const cleanup = this.driver.delete(...stale);
+      cleanup.catch(() => undefined); // awaited later; never an unhandled rejection meanwhile
+      this.cleanup = cleanup;
+    }
+  }
+
+  /** Waits for the last commit's deletion of superseded keys (throws if it failed). */
+  private async cleanedUp(): Promise<void> {
+    const cleanup = this.cleanup;
+    this.cleanup = undefined;
+    await cleanup;
   }
 
   async finish(digest?: Sha256Digest): Promise<{ digest: Sha256Digest; length: number; blobKey: string }> {

@@ -1,0 +1,127 @@
+/**
+ * The upload writer's body pipeline (edge/writer.ts, `write`): cuts a request body into full
+ * parts and stores each while the next one is received, so the client is not held back while a
+ * part travels to the store.
+ *
+ * Two part-sized buffers (memory stays near two parts, whatever the chunk sizes). Bytes are
+ * hashed (`consume`) and copied into the current buffer; when it holds exactly one full part:
+ *  1. the previous part's stage (its upload, then its `stored` callback: the commit) is awaited,
+ *     so at most one part is in flight and stages complete strictly in part order;
+ *  2. the hasher state is saved right there, at the part boundary, before any later byte is
+ *     hashed: the state a commit records is the state AT that commit's offset;
+ *  3. the part's stage starts (upload, then `stored(part, received, state)`), and the body goes
+ *     on into the other buffer. A buffer is written again only after its stage has settled.
+ * Only exactly full parts are sent; the bytes after the last one (`pending`) are the caller's to
+ * commit as the tail. A failed stage is remembered (`failed`), surfaces at the next boundary, the
+ * next chunk, or `drain`, and stops the pipeline: later parts are never sent after a gap, and the
+ * bytes after a failed part must not be committed (the caller closes the writer instead).
+ * `drain` / `settle` wait for the in-flight stage (throwing its failure, or not); the caller
+ * always settles before it returns, so nothing is still being stored after `write` ends.
+ */
+import type { UploadedPart } from "./storage/driver.ts";
+
+export interface PartPipelineOptions {
+  partSize: number;
+  /** Bytes from the start of the first buffer to the end of the upload (sizes the buffers). */
+  capacity: number;
+  /** Bytes already received before this body (the committed tail): the start of the first part. */
+  tail: Uint8Array;
+  /** The part number of the first part sent. */
+  firstPartNumber: number;
+  /** Stores a full part; absent while the whole upload fits one part (nothing is sent then). */
+  uploadPart?: (partNumber: number, bytes: Uint8Array) => Promise<UploadedPart>;
+  /** Sees every byte in order before it is buffered (hasher, body checksum). */
+  consume: (bytes: Uint8Array) => void | Promise<void>;
+  /** The hasher state now, at a part boundary (undefined: none to save). */
+  saveState: () => Uint8Array | undefined;
+  /** Runs once a part is stored, in part order: `received` body bytes end it, `state` is the hasher state there. */
+  stored: (part: UploadedPart, received: number, state: Uint8Array | undefined) => Promise<void>;
+}
+
+export class PartPipeline {
+  /** Body bytes absorbed so far. */
+  received = 0;
+  private buffer: Uint8Array | undefined;
+  private spare: Uint8Array | undefined;
+  private fill: number;
+  private sent = 0;
+  /** The stage in flight; never rejects (a failure lands in `failure`). */
+  private inFlight: Promise<void> | undefined;
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly opts: PartPipelineOptions) {
+    this.buffer = new Uint8Array(opts.uploadPart ? Math.min(opts.partSize, opts.capacity) : opts.capacity);
+    this.buffer.set(opts.tail);
+    this.fill = opts.tail.length;
+  }
+
+  /** True once a part's upload or its `stored` callback failed. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** The error of the failed stage, if any. */
+  get error(): unknown {
+    return this.failure?.error;
+  }
+
+  /** Bytes received after the last part sent: the tail to commit. */
+  get pending(): Uint8Array {
+    return this.buffer ? this.buffer.subarray(0, this.fill) : new Uint8Array(0);
+  }
+
+  /** True when a full part sits in the buffer unsent (its send was cut short): not a tail. */
+  get holdsFullPart(): boolean {
+    return this.opts.uploadPart !== undefined && this.fill === this.opts.partSize;
+  }
+
+  async absorb(chunk: Uint8Array): Promise<void> {
+    if (this.failure) await this.drain(); // throws: stop reading as soon as a part failed
+    while (chunk.length > 0) {
+      this.buffer ??= this.nextBuffer();
+      const piece = chunk.subarray(0, this.buffer.length - this.fill);
+      // Cannot happen: the buffers hold the rest of the upload and the caller caps the body.
+      if (piece.length === 0) throw new Error("upload buffer overflow");
+      await this.opts.consume(piece);
+      this.buffer.set(piece, this.fill);
+      this.fill += piece.length;
+      this.received += piece.length;
+      chunk = chunk.subarray(piece.length);
+      if (this.fill === this.opts.partSize && this.opts.uploadPart) await this.send(this.opts.uploadPart);
+    }
+  }
+
+  /** Waits for the part in flight and its commit; throws if any stage failed. */
+  async drain(): Promise<void> {
+    await this.settle();
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits for the part in flight and its commit, whatever their outcome. */
+  async settle(): Promise<void> {
+    if (this.inFlight) await this.inFlight;
+    this.inFlight = undefined;
+  }
+
+  private async send(uploadPart: (partNumber: number, bytes: Uint8Array) => Promise<UploadedPart>): Promise<void> {
+    await this.drain(); // the previous part is stored and committed (and its buffer free again)
+    const bytes = this.buffer as Uint8Array;
+    const partNumber = this.opts.firstPartNumber + this.sent++;
+    const received = this.received;
+    const state = this.opts.saveState(); // at the boundary, before any later byte is hashed
+    this.inFlight = (async () => {
+      const part = await uploadPart(partNumber, bytes);
+      await this.opts.stored(part, received, state);
+    })().catch((error: unknown) => {
+      this.failure ??= { error };
+    });
+    this.buffer = this.spare; // allocated on first use: a body of one part needs one buffer
+    this.spare = bytes;
+    this.fill = 0;
+  }
+
+  /** The second buffer, big enough for the rest of the upload after the parts sent. */
+  private nextBuffer(): Uint8Array {
+    return new Uint8Array(Math.max(0, Math.min(this.opts.partSize, this.opts.capacity - this.sent * this.opts.partSize)));
+  }
+}
