@@ -1,0 +1,121 @@
+import { describe, expect, test } from "vitest";
+import { readAll } from "../../edge/storage/body.ts";
+import type { MultipartUpload, StorageDriver } from "../../edge/storage/driver.ts";
+import { blobDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath } from "../../edge/paths.ts";
+import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
+import { MiB, PART, chunked, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
+
+/** The R2 driver with uploadPart first waiting for `gate(partNumber)`; `calls` lists the part numbers asked for. */
+function gated(gate: (n: number) => Promise<void>) {
+  const driver = r2();
+  const calls: number[] = [];
+  const wrap = (mp: MultipartUpload): MultipartUpload => ({
+    key: mp.key,
+    uploadId: mp.uploadId,
+    uploadPart: async (n, body) => {
+      calls.push(n);
+      await gate(n);
+      return mp.uploadPart(n, body);
+    },
+    complete: (parts) => mp.complete(parts),
+    abort: () => mp.abort(),
+  });
+  const wrapped: StorageDriver = {
+    ...driver,
+    createMultipart: async (key) => wrap(await driver.createMultipart(key)),
+    resumeMultipart: (key, id) => wrap(driver.resumeMultipart(key, id)),
+  };
+  return { driver: wrapped, calls };
+}
+
+/** A chunked body that records how far the writer has read it. */
+function counted(bytes: Uint8Array, size: number) {
+  const seen = { bytes: 0 };
+  const inner = chunked(bytes, size).getReader();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await inner.read();
+      if (next.done) return controller.close();
+      seen.bytes += next.value.length;
+      controller.enqueue(next.value);
+    },
+  });
+  return { stream, seen };
+}
+
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; !cond(); i++) {
+    if (i > 2000) throw new Error("condition not reached");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const CHUNK = 256 * 1024;
+
+describe("upload writer on R2: the body is received while the previous part is stored", () => {
+  test("part 2 is read and hashed while part 1 is in flight; the result is byte-identical", async () => {
+    const namespace = newNamespace("overlap");
+    const id = newId();
+    const data = seeded(3 * PART + 11, 31);
+    const part1 = deferred();
+    const { driver, calls } = gated((n) => (n === 1 ? part1.promise : Promise.resolve()));
+    const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions());
+    const { stream, seen } = counted(data, CHUNK);
+    const writing = writer.write(stream);
+
+    await until(() => seen.bytes >= 2 * PART);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toEqual([1]);
+    expect(seen.bytes).toBeLessThanOrEqual(2 * PART + 2 * CHUNK);
+    expect(writer.offset).toBe(0);
+
+    part1.resolve();
+    expect(await writing).toEqual({ written: data.length, offset: data.length });
+    const done = await writer.finish();
+    expect(done.digest).toBe(await sha256Of(data));
+    expect(sameBytes(await readAll((await r2().get(blobDataPath(done.digest))).body), data)).toBe(true);
+    expect(await keysUnder(r2(), uploadPrefix(namespace, id))).toEqual([]);
+  });
+
+  test("a part upload failing while the next part arrives: committed offset stays at the last stored part, a resumed writer finishes", async () => {
+    const namespace = newNamespace("inflight");
+    const id = newId();
+    const data = seeded(3 * PART + 3, 32);
+    const part2 = deferred();
+    let failing = true;
+    const { driver, calls } = gated((n) => (n === 2 && failing ? part2.promise : Promise.resolve()));
+    const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions());
+    const { stream, seen } = counted(data, CHUNK);
+    const outcome = writer.write(stream).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+
+    await until(() => seen.bytes >= 2 * PART + MiB);
+    expect(calls).toEqual([1, 2]);
+    expect(writer.offset).toBe(PART);
+    failing = false;
+    part2.reject(new Error("store down"));
+    expect(((await outcome) as Error).message).toBe("store down");
+
+    expect(writer.offset).toBe(PART);
+    await expect(writer.write(new Uint8Array(1))).rejects.toBeInstanceOf(WriterClosedError);
+    expect((await keysUnder(r2(), uploadPrefix(namespace, id))).sort()).toEqual(
+      [uploadInfoPath(namespace, id), uploadStartedAtPath(namespace, id), uploadPartsPath(namespace, id, 0), uploadHashStatePath(namespace, id, PART)].sort(),
+    );
+
+    const resumed = await resumeUploadWriter(r2(), { namespace, id }, testOptions());
+    expect(resumed.offset).toBe(PART);
+    await resumed.write(chunked(data.subarray(PART), CHUNK));
+    const done = await resumed.finish();
+    expect(done.digest).toBe(await sha256Of(data));
+    expect(sameBytes(await readAll((await r2().get(blobDataPath(done.digest))).body), data)).toBe(true);
+  });
+});
