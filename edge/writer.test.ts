@@ -2,10 +2,10 @@ import { describe, expect, test } from "vitest";
 import { readAll } from "./storage/body.ts";
 import { chunked, sameBytes, seeded } from "./storage/conformance.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
-import { recordingDriver, type RecordedOp } from "./storage/testing.ts";
+import { gatedDriver, recordingDriver, type RecordedOp } from "./storage/testing.ts";
 import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath, uploadTailPath } from "./paths.ts";
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./writer.ts";
-import type { MultipartUpload, StorageDriver } from "./storage/driver.ts";
+import type { StorageDriver } from "./storage/driver.ts";
 import { formatDigest } from "../shared/digest.ts";
 import { createResumableSha256 } from "../shared/sha256.ts";
 
@@ -82,27 +82,6 @@ describe("upload writer in Node over the memory driver", () => {
       });
       return { stream, seen };
     }
-    /** Memory driver whose uploadPart records its calls and first waits for `gate(partNumber)`. */
-    function gated(memory: StorageDriver, gate: (n: number) => Promise<void>) {
-      const calls: number[] = [];
-      const wrap = (mp: MultipartUpload): MultipartUpload => ({
-        key: mp.key,
-        uploadId: mp.uploadId,
-        uploadPart: async (n, b) => {
-          calls.push(n);
-          await gate(n);
-          return mp.uploadPart(n, b);
-        },
-        complete: (parts) => mp.complete(parts),
-        abort: () => mp.abort(),
-      });
-      const driver: StorageDriver = {
-        ...memory,
-        createMultipart: async (key) => wrap(await memory.createMultipart(key)),
-        resumeMultipart: (key, id) => wrap(memory.resumeMultipart(key, id)),
-      };
-      return { driver, calls };
-    }
     function deferred() {
       let resolve!: () => void;
       let reject!: (err: Error) => void;
@@ -130,7 +109,7 @@ describe("upload writer in Node over the memory driver", () => {
       const data = seeded(3 * PART + 7, 72);
       const memory = createMemoryDriver();
       const gates = new Map([1, 2].map((n) => [n, deferred()]));
-      const { driver, calls } = gated(memory, (n) => gates.get(n)?.promise ?? Promise.resolve());
+      const { driver, calls } = gatedDriver(memory, (n) => gates.get(n)?.promise ?? Promise.resolve());
       const writer = await createUploadWriter(driver, { namespace: ns, id: ID, length: data.length }, { partSize: PART });
       const { stream, seen } = counted(data, CHUNK);
       const writing = writer.write(stream);
@@ -171,7 +150,7 @@ describe("upload writer in Node over the memory driver", () => {
       const memory = createMemoryDriver();
       const part2 = deferred();
       let failing = true;
-      const { driver, calls } = gated(memory, (n) => (n === 2 && failing ? part2.promise : Promise.resolve()));
+      const { driver, calls } = gatedDriver(memory, (n) => (n === 2 && failing ? part2.promise : Promise.resolve()));
       const writer = await createUploadWriter(driver, { namespace: ns, id: ID, length: data.length }, { partSize: PART });
       const { stream, seen } = counted(data, CHUNK);
       const writing = writer.write(stream);

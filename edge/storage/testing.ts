@@ -1,7 +1,8 @@
 /**
  * Driver wrappers for tests: one that records every operation (to prove what was, and was not,
- * read or written), and one that lies like an eventually consistent store (not found, or stale
- * bytes, for the first k reads of chosen keys).
+ * read or written), one that lies like an eventually consistent store (not found, or stale
+ * bytes, for the first k reads of chosen keys), and one that holds part uploads back on a gate
+ * (to show what the writer does while a part is in flight).
  */
 import { bytesStream, isSizedStream } from "./body.ts";
 import { PathNotFoundError, type MultipartUpload, type StorageDriver } from "./driver.ts";
@@ -80,4 +81,26 @@ export function lyingDriver(driver: StorageDriver, options: LyingOptions): Stora
       return { ...real, body: bytesStream(new Uint8Array(length)) };
     },
   };
+}
+
+/** Wraps `driver` so each uploadPart first waits for `gate(partNumber)`; `calls` lists the part numbers asked for. */
+export function gatedDriver(driver: StorageDriver, gate: (partNumber: number) => Promise<void>): { driver: StorageDriver; calls: number[] } {
+  const calls: number[] = [];
+  const wrap = (mp: MultipartUpload): MultipartUpload => ({
+    key: mp.key,
+    uploadId: mp.uploadId,
+    uploadPart: async (n, body) => {
+      calls.push(n);
+      await gate(n);
+      return mp.uploadPart(n, body);
+    },
+    complete: (parts) => mp.complete(parts),
+    abort: () => mp.abort(),
+  });
+  const gated: StorageDriver = {
+    ...driver,
+    createMultipart: async (key) => wrap(await driver.createMultipart(key)),
+    resumeMultipart: (key, id) => wrap(driver.resumeMultipart(key, id)),
+  };
+  return { driver: gated, calls };
 }

@@ -1,32 +1,10 @@
 import { describe, expect, test } from "vitest";
 import { readAll } from "../../edge/storage/body.ts";
-import type { MultipartUpload, StorageDriver } from "../../edge/storage/driver.ts";
+import { gatedDriver } from "../../edge/storage/testing.ts";
 import { blobDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath } from "../../edge/paths.ts";
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
 import { MiB, PART, chunked, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 
-/** The R2 driver with uploadPart first waiting for `gate(partNumber)`; `calls` lists the part numbers asked for. */
-function gated(gate: (n: number) => Promise<void>) {
-  const driver = r2();
-  const calls: number[] = [];
-  const wrap = (mp: MultipartUpload): MultipartUpload => ({
-    key: mp.key,
-    uploadId: mp.uploadId,
-    uploadPart: async (n, body) => {
-      calls.push(n);
-      await gate(n);
-      return mp.uploadPart(n, body);
-    },
-    complete: (parts) => mp.complete(parts),
-    abort: () => mp.abort(),
-  });
-  const wrapped: StorageDriver = {
-    ...driver,
-    createMultipart: async (key) => wrap(await driver.createMultipart(key)),
-    resumeMultipart: (key, id) => wrap(driver.resumeMultipart(key, id)),
-  };
-  return { driver: wrapped, calls };
-}
 
 /** A chunked body that records how far the writer has read it. */
 function counted(bytes: Uint8Array, size: number) {
@@ -65,7 +43,7 @@ describe("upload writer on R2: the body is received while the previous part is s
     const id = newId();
     const data = seeded(3 * PART + 11, 31);
     const part1 = deferred();
-    const { driver, calls } = gated((n) => (n === 1 ? part1.promise : Promise.resolve()));
+    const { driver, calls } = gatedDriver(r2(), (n) => (n === 1 ? part1.promise : Promise.resolve()));
     const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions());
     const { stream, seen } = counted(data, CHUNK);
     const writing = writer.write(stream);
@@ -90,7 +68,7 @@ describe("upload writer on R2: the body is received while the previous part is s
     const data = seeded(3 * PART + 3, 32);
     const part2 = deferred();
     let failing = true;
-    const { driver, calls } = gated((n) => (n === 2 && failing ? part2.promise : Promise.resolve()));
+    const { driver, calls } = gatedDriver(r2(), (n) => (n === 2 && failing ? part2.promise : Promise.resolve()));
     const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions());
     const { stream, seen } = counted(data, CHUNK);
     const outcome = writer.write(stream).then(
