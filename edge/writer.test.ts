@@ -7,6 +7,7 @@ import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uplo
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./writer.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { formatDigest } from "../shared/digest.ts";
+import { deferred, until } from "../test/support/async.ts";
 import { createResumableSha256 } from "../shared/sha256.ts";
 
 const PART = 5 * 1024 * 1024;
@@ -81,18 +82,6 @@ describe("upload writer in Node over the memory driver", () => {
         },
       });
       return { stream, seen };
-    }
-    function deferred() {
-      let resolve!: () => void;
-      let reject!: (err: Error) => void;
-      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      return { promise, resolve, reject };
-    }
-    async function until(cond: () => boolean): Promise<void> {
-      for (let i = 0; !cond(); i++) {
-        if (i > 2000) throw new Error("condition not reached");
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
     }
     async function keysOf(driver: StorageDriver, ns: string): Promise<string[]> {
       return (await driver.list(uploadPrefix(ns, ID))).keys.sort();

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import type { UploadSnapshot } from "../../client/index.ts";
 import { launchPersistent } from "../support/chromium.ts";
 import { seededBytes } from "../support/seeded.ts";
-import type { Harness } from "../pages/client-harness.ts";
+import { type H, untilUpload } from "./harness-page.ts";
 
 const MiB = 1024 * 1024;
 const CHUNK = 8 * MiB;
@@ -21,7 +21,6 @@ const INTERVAL = 8 * MiB;
 let profile = "";
 let context: BrowserContext;
 
-type H = { harness: Harness };
 
 /** Body sizes of the PATCH requests a page starts, from their Upload-Offset (fixed chunking). */
 function patchBodies(page: Page, size: number): number[] {
@@ -41,15 +40,6 @@ async function openHarness(): Promise<Page> {
   return page;
 }
 
-async function until(page: Page, key: string, done: (u: UploadSnapshot) => boolean): Promise<UploadSnapshot> {
-  for (;;) {
-    const u = await page.evaluate((k) => (globalThis as unknown as H).harness.get(k), key);
-    if (!u) throw new Error(`no upload ${key}`);
-    if (u.state.kind === "failed") throw new Error(`upload failed: ${JSON.stringify(u.state.error)}`);
-    if (done(u)) return u;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -83,7 +73,7 @@ test("a page closed mid-hash and mid-upload resumes both from an OPFS handle: re
   if (!added) throw new Error("not added");
   const key = added.key;
   // Past the first chunk means its PATCH was answered (tus sends one PATCH at a time).
-  const before = await until(first, key, (u) => u.hash.bytes >= 2 * INTERVAL && u.transfer.bytes > CHUNK);
+  const before = await untilUpload(first, key, (u) => u.hash.bytes >= 2 * INTERVAL && u.transfer.bytes > CHUNK);
   await first.close();
   expect(before.hash.bytes).toBeLessThan(size); // closed mid-hash...
   expect(before.state.kind).toBe("hashing"); // ...and mid-upload (the final PATCH waits for the digest)
@@ -94,7 +84,7 @@ test("a page closed mid-hash and mid-upload resumes both from an OPFS handle: re
   const restored = await second.evaluate(() => (globalThis as unknown as H).harness.restore());
   expect(restored.map((u) => [u.key, u.state, u.hasHandle])).toEqual([[key, { kind: "interrupted", reason: "reload" }, true]]);
   await second.evaluate((k) => (globalThis as unknown as H).harness.resume(k), key);
-  const done = await until(second, key, (u) => u.state.kind === "done");
+  const done = await untilUpload(second, key, (u) => u.state.kind === "done");
 
   expect(done.digest).toBe(expected);
   expect(done.resumedHashAt).toBeGreaterThanOrEqual(INTERVAL);
@@ -118,7 +108,7 @@ test("after a reload, a different file with the same name is refused and the sam
   await first.evaluate(([c, tr]) => (globalThis as unknown as H).harness.create({ chunkSize: c, limitRate: { transfer: tr } }), [CHUNK, 12 * MiB] as const);
   const [added] = await first.evaluate(([s]) => (globalThis as unknown as H).harness.addGenerated("report.bin", s, 21), [size] as const);
   if (!added) throw new Error("not added");
-  await until(first, added.key, (u) => u.transfer.bytes > CHUNK);
+  await untilUpload(first, added.key, (u) => u.transfer.bytes > CHUNK);
   await first.close();
 
   const second = await openHarness();
@@ -136,7 +126,7 @@ test("after a reload, a different file with the same name is refused and the sam
 
   const same = await second.evaluate(([s]) => (globalThis as unknown as H).harness.addGenerated("report.bin", s, 21), [size] as const);
   expect(same.map((u) => u.key)).toEqual([added.key]);
-  const done = await until(second, added.key, (u) => u.state.kind === "done");
+  const done = await untilUpload(second, added.key, (u) => u.state.kind === "done");
   expect(done.resumedUploadAt).toBeGreaterThanOrEqual(CHUNK);
   expect(done.counters.sent).toBe(sum(sent2));
   expect(sum(sent2)).toBeLessThanOrEqual(size - CHUNK);

@@ -10,10 +10,10 @@ import type { UploadSnapshot } from "../../client/index.ts";
 import { launchChromium } from "../support/chromium.ts";
 import { seededBytes } from "../support/seeded.ts";
 import type { Harness } from "../pages/client-harness.ts";
+import { type H, untilUpload } from "./harness-page.ts";
 
 const MiB = 1024 * 1024;
 let browser: Browser;
-type H = { harness: Harness };
 
 beforeAll(async () => {
   browser = await launchChromium();
@@ -36,15 +36,6 @@ async function open(page: Page, options: Parameters<Harness["create"]>[0]) {
   await page.evaluate((o) => (globalThis as unknown as H).harness.create(o), options);
 }
 
-async function until(page: Page, key: string, done: (u: UploadSnapshot) => boolean): Promise<UploadSnapshot> {
-  for (;;) {
-    const u = await page.evaluate((k) => (globalThis as unknown as H).harness.get(k), key);
-    if (!u) throw new Error(`no upload ${key}`);
-    if (u.state.kind === "failed") throw new Error(`upload failed: ${JSON.stringify(u.state.error)}`);
-    if (done(u)) return u;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 test("two tabs on one file: one uploads, the other waits busy and then completes with no bytes sent; a new profile too", async () => {
   const size = 24 * MiB + 3;
@@ -59,16 +50,16 @@ test("two tabs on one file: one uploads, the other waits busy and then completes
 
   const [ua] = await a.evaluate(([s]) => (globalThis as unknown as H).harness.addGenerated("shared.bin", s, 31), [size] as const);
   if (!ua) throw new Error("not added");
-  await until(a, ua.key, (u) => u.state.kind === "uploading");
+  await untilUpload(a, ua.key, (u) => u.state.kind === "uploading");
   const [ub] = await b.evaluate(([s]) => (globalThis as unknown as H).harness.addGenerated("shared.bin", s, 31), [size] as const);
   expect(ub?.key).toBe(ua.key);
-  await until(b, ua.key, (u) => u.state.kind === "busy");
-  expect((await until(b, ua.key, () => true)).state).toEqual({ kind: "busy", reason: "other-tab" });
+  await untilUpload(b, ua.key, (u) => u.state.kind === "busy");
+  expect((await untilUpload(b, ua.key, () => true)).state).toEqual({ kind: "busy", reason: "other-tab" });
 
-  const doneA = await until(a, ua.key, (u) => u.state.kind === "done");
+  const doneA = await untilUpload(a, ua.key, (u) => u.state.kind === "done");
   expect(doneA.digest).toBe(expected);
   expect(patchesA.length).toBeGreaterThan(0);
-  const doneB = await until(b, ua.key, (u) => u.state.kind === "done");
+  const doneB = await untilUpload(b, ua.key, (u) => u.state.kind === "done");
   expect(doneB.state).toMatchObject({ kind: "done", digest: expected, bytesSent: 0 });
   expect(doneB.counters.sent).toBe(0);
   expect(patchesB).toEqual([]);
@@ -85,7 +76,7 @@ test("two tabs on one file: one uploads, the other waits busy and then completes
   const patchesC = patches(c);
   await open(c, {});
   const [uc] = await c.evaluate(([s]) => (globalThis as unknown as H).harness.addGenerated("shared.bin", s, 31), [size] as const);
-  const doneC = await until(c, uc?.key ?? "", (u) => u.state.kind === "done");
+  const doneC = await untilUpload(c, uc?.key ?? "", (u) => u.state.kind === "done");
   expect(doneC.state).toMatchObject({ kind: "done", digest: expected, bytesSent: 0 });
   expect(patchesC).toEqual([]);
   await fresh.close();

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { readAll } from "../../edge/storage/body.ts";
 import { gatedDriver } from "../../edge/storage/testing.ts";
+import { deferred, until } from "../support/async.ts";
 import { blobDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath } from "../../edge/paths.ts";
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
 import { MiB, PART, chunked, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
@@ -21,19 +22,6 @@ function counted(bytes: Uint8Array, size: number) {
   return { stream, seen };
 }
 
-function deferred() {
-  let resolve!: () => void;
-  let reject!: (err: Error) => void;
-  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
-}
-
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; !cond(); i++) {
-    if (i > 2000) throw new Error("condition not reached");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const CHUNK = 256 * 1024;
 
@@ -48,7 +36,7 @@ describe("upload writer on R2: the body is received while the previous part is s
     const { stream, seen } = counted(data, CHUNK);
     const writing = writer.write(stream);
 
-    await until(() => seen.bytes >= 2 * PART);
+    await until(() => seen.bytes >= 2 * PART, 5);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(calls).toEqual([1]);
     expect(seen.bytes).toBeLessThanOrEqual(2 * PART + 2 * CHUNK);
@@ -76,7 +64,7 @@ describe("upload writer on R2: the body is received while the previous part is s
       (err: unknown) => err,
     );
 
-    await until(() => seen.bytes >= 2 * PART + MiB);
+    await until(() => seen.bytes >= 2 * PART + MiB, 5);
     expect(calls).toEqual([1, 2]);
     expect(writer.offset).toBe(PART);
     failing = false;
