@@ -5,23 +5,17 @@
 import type { UploadSnapshot } from "../types.ts";
 import { type FileSource, filesFromDrop, hasDirectoryPicker, hasFilePicker, pickDirectory, pickFiles } from "./file-sources.ts";
 import { canResumeWithoutFile } from "./format.ts";
-import { createUploadList, type RowAction } from "./render.ts";
+import { createUploadList, type RowAction, type UploadListElements } from "./render.ts";
 import type { PageUploader } from "./uploader-port.ts";
 
 /** Test hooks and layout elements the page needs from index.html. */
-export interface PageElements {
+export interface PageElements extends UploadListElements {
   dropZone: HTMLElement;
   fileInput: HTMLInputElement;
   folderInput: HTMLInputElement;
   folderButton: HTMLButtonElement;
   status: HTMLElement;
   announcer: HTMLElement;
-  interruptedSection: HTMLElement;
-  interruptedList: HTMLElement;
-  interruptedSummary: HTMLElement;
-  resumeAll: HTMLButtonElement;
-  activeSection: HTMLElement;
-  activeList: HTMLElement;
 }
 
 export function findPageElements(doc: Document = document): PageElements {
