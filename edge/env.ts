@@ -1,8 +1,9 @@
 import type { StorageVars } from "./storage/s3-config.ts";
 
 /**
- * The worker's bindings and vars, as declared in wrangler.jsonc. The storage choice (STORAGE=r2|s3 and the S3_* vars, secrets via `wrangler secret put`) is
- * declared once, in StorageVars (edge/storage/s3-config.ts).
+ * The worker's bindings and vars, as declared in wrangler.jsonc. The storage choice
+ * (STORAGE=r2|s3 and the S3_* vars, secrets via `wrangler secret put`) is declared once, in
+ * StorageVars (edge/storage/s3-config.ts).
  */
 export interface Env extends StorageVars {
   BUCKET: R2Bucket;
