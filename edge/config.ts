@@ -17,7 +17,7 @@ export interface EdgeConfig {
   maxPatchSize: number;
   /** An upload expires this many seconds after its last write. */
   uploadTtlSeconds: number;
-  /** A request body idle this long is cut off (edge/idle-timeout.ts). */
+  /** A request body idle this long is cut off (edge/body-chunks.ts). */
   bodyIdleTimeoutMs: number;
   /** HMAC secret for bearer tokens; undefined when not configured. */
   secret: string | undefined;

@@ -14,7 +14,7 @@ import type { TusChecksumAlgorithm } from "../shared/protocol.ts";
 import { getConfig, type EdgeConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 import { ApiError, type Outcome } from "./errors.ts";
-import { withIdleTimeout } from "./idle-timeout.ts";
+import { bodyChunks } from "./body-chunks.ts";
 import {
   BodyTooLargeError,
   ChecksumMismatchError,
@@ -300,7 +300,7 @@ export class UploadObject extends DurableObject<Env> {
     if (req.body && req.contentLength !== 0) {
       const config = this.#config;
       try {
-        await writer.write(withIdleTimeout(req.body, config.bodyIdleTimeoutMs), {
+        await writer.write(bodyChunks(req.body, { idleMs: config.bodyIdleTimeoutMs }), {
           // Without Content-Length the size is only known at the end: keep nothing until then, so
           // an oversized body leaves the upload as it was. Same for a per-request checksum.
           transactional: req.checksum !== undefined || req.contentLength === null,

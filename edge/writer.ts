@@ -43,6 +43,7 @@ import {
   validateUploadId,
 } from "./paths.ts";
 import { linkBlob, removeUploadKeys, statBlob } from "./registry.ts";
+import { bodyChunks } from "./body-chunks.ts";
 import { readAll } from "./storage/body.ts";
 import {
   MULTIPART_LIMITS,
@@ -86,6 +87,13 @@ export interface WriterOptions {
   createChecksum?: ChecksumFactory;
 }
 
+/**
+ * A write's bytes: a stream (read with edge/body-chunks.ts), bytes, or chunks already read (the
+ * Durable Object passes bodyChunks with its idle timeout). A chunk may be reused once the next is
+ * requested.
+ */
+export type WriteBody = ReadableStream<Uint8Array> | Uint8Array | AsyncIterable<Uint8Array>;
+
 export interface WriteOptions {
   /**
    * Commit nothing until the whole body arrived (and its checksum matched). Implied by `checksum`.
@@ -120,7 +128,7 @@ export interface UploadWriter {
    * After a storage failure the writer may be closed (WriterClosedError on the next call): make a
    * new one with resumeUploadWriter, which continues from the last commit.
    */
-  write(body: ReadableStream<Uint8Array> | Uint8Array, opts?: WriteOptions): Promise<{ written: number; offset: number }>;
+  write(body: WriteBody, opts?: WriteOptions): Promise<{ written: number; offset: number }>;
   /**
    * When offset === length: validate, move, link, remove the upload's keys. The digest is the
    * one given here or declared at creation (both must match when both are given), else the one
@@ -298,7 +306,7 @@ class Writer implements UploadWriter {
     return this.info.lastWriteAt;
   }
 
-  async write(body: ReadableStream<Uint8Array> | Uint8Array, opts: WriteOptions = {}): Promise<{ written: number; offset: number }> {
+  async write(body: WriteBody, opts: WriteOptions = {}): Promise<{ written: number; offset: number }> {
     this.assertOpen();
     const transactional = opts.transactional === true || opts.checksum !== undefined;
     const { partSize, length } = this.info;
@@ -343,7 +351,7 @@ class Writer implements UploadWriter {
     };
 
     try {
-      for await (const chunk of chunksOf(body)) {
+      for await (const chunk of isAsyncIterable(body) ? body : bodyChunks(body)) {
         if (pipeline.received + chunk.length > limit) {
           if (!transactional) await pipeline.absorb(chunk.subarray(0, limit - pipeline.received));
           throw new BodyTooLargeError(limit, limitReason);
@@ -633,24 +641,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** A body's chunks; a stream left early (error, too large) is cancelled so its source stops. */
-async function* chunksOf(body: ReadableStream<Uint8Array> | Uint8Array): AsyncGenerator<Uint8Array> {
-  if (body instanceof Uint8Array) {
-    if (body.length > 0) yield body;
-    return;
-  }
-  const reader = body.getReader();
-  let done = false;
-  try {
-    for (;;) {
-      const next = await reader.read();
-      if (next.done) {
-        done = true;
-        return;
-      }
-      yield next.value;
-    }
-  } finally {
-    if (!done) await reader.cancel().catch(() => undefined);
-  }
+function isAsyncIterable(body: WriteBody): body is AsyncIterable<Uint8Array> {
+  return !(body instanceof Uint8Array) && !(body instanceof ReadableStream) && Symbol.asyncIterator in body;
 }
