@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --only <scenario>[,<scenario>]] [-- --out <dir>]`
  *
- * Starts the `npm start` stack (vite dev + workerd, throw-away state), a baseline worker in
- * Miniflare on the same local R2 persistence, generates seeded test files in a temp directory,
+ * Starts the `npm start` stack (vite dev + workerd, throw-away state) for the browser items, the
+ * built edge and a baseline worker in one workerd (bench/baseline.ts) for the others, generates seeded test files in a temp directory,
  * runs the scenarios one after another (the machine has two cores: nothing runs in parallel with
  * a measurement), and writes bench/results/<date>.md + .svg and latest.md/.svg.
  */
@@ -36,9 +36,12 @@ const QUICK: Sizes = { hash: 8 * MiB, mainThread: 8 * MiB, upload: 16 * MiB, cra
  * page's dependencies when first requested, and doing that mid-scenario restarts workerd.
  */
 async function warmUp(ctx: BenchContext): Promise<void> {
-  ctx.log("warm-up: one small upload, bench page load");
+  ctx.log("warm-up: one small upload to each edge, bench page load");
   const f = await ctx.file("warm-up", 9 * MiB + 1);
   await uploadAndTimeFinish(ctx, f.path, f.size, f.digest, true);
+  const g = await ctx.file("warm-up", 9 * MiB + 1);
+  await uploadAndTimeFinish(ctx, g.path, g.size, g.digest, true, { url: ctx.stack.baseUrl, get workerdPid() { return ctx.stack.workerdPid; } });
+  await rm(g.path, { force: true });
   const b = await openBenchPage(ctx.stack.baseUrl);
   await b.close();
   await rm(f.path, { force: true });
@@ -78,9 +81,9 @@ export async function main(argv: string[]): Promise<number> {
   let seed = 1000;
   const files: TestFile[] = [];
   const stack = await startStack(join(dir, "state"));
-  const baseline = await startBaseline(join(dir, "state"));
+  const baseline = await startBaseline(join(dir, "edge-state"), join(dir, "build"));
   stack.exclude.add(baseline.workerdPid);
-  log(`edge at ${stack.baseUrl} (workerd ${stack.workerdPid}), baseline at ${baseline.url} (workerd ${baseline.workerdPid}); load ${loadBefore}`);
+  log(`page stack at ${stack.baseUrl} (workerd ${stack.workerdPid}); built edge at ${baseline.edgeUrl}, baseline at ${baseline.url} (workerd ${baseline.workerdPid}); load ${loadBefore}`);
   const ctx: BenchContext = {
     quick,
     sizes: quick ? QUICK : FULL,

@@ -31,7 +31,7 @@ export const crash: Scenario = {
     const killAt = Math.min(size / 2 + 12.5 * MiB, size * 0.75) / size;
 
     ctx.log(`crash: client library, SIGKILL at ${(killAt * 100).toFixed(1)}% of ${label}, then resume`);
-    const proxy = await startProxy(ctx.stack.baseUrl);
+    const proxy = await startProxy(ctx.baseline.edgeUrl);
     let ours: { reHashed: number; reSent: number; resumedHashAt?: number; resumedUploadAt?: number };
     try {
       const input = { file: f.path, endpoint: `${proxy.url}/files`, stateDir: join(ctx.dir, "crash-state") };

@@ -2,11 +2,14 @@
  * Item 7: memory must not grow with file size. The same upload (client library in Node, library
  * defaults) at a small and a large size: the client's peak V8 heap and RSS (sampled in the client
  * process every 50 ms) and the edge's workerd RSS peak (sampled from /proc every 50 ms). The
- * ratio large/small should stay near 1; the target allows 1.25x for noise.
+ * ratio large/small should stay near 1; the target allows 1.25x for noise. The same two sizes
+ * as one plain PUT each into the same local R2 (same workerd process) tell how much of workerd's
+ * growth is the R2 simulator's.
  */
 import { join } from "node:path";
 import { runChild } from "../child.ts";
 import type { NodeClientOutput } from "../children/node-client.ts";
+import { send } from "../http.ts";
 import { rssBytes, watch } from "../proc.ts";
 import { type BenchContext, MiB, row, type Row, type Scenario } from "../types.ts";
 
@@ -20,12 +23,17 @@ export const memory: Scenario = {
     for (const size of ctx.sizes.memory) {
       const f = await ctx.file("memory", size);
       ctx.log(`memory: ${size / MiB} MiB`);
-      const idleRss = rssBytes(ctx.stack.workerdPid);
-      const r = await watch(ctx.stack.workerdPid, () =>
-        runChild<NodeClientOutput>("node-client.ts", { file: f.path, endpoint: `${ctx.stack.baseUrl}/files`, stateDir: join(ctx.dir, `memory-${size}`) }),
+      const idleRss = rssBytes(ctx.baseline.workerdPid);
+      const r = await watch(ctx.baseline.workerdPid, () =>
+        runChild<NodeClientOutput>("node-client.ts", { file: f.path, endpoint: `${ctx.baseline.edgeUrl}/files`, stateDir: join(ctx.dir, `memory-${size}`) }),
       );
       if (r.result.out.digest !== f.digest) throw new Error(`memory: wrong digest ${r.result.out.digest ?? r.result.out.error}`);
-      runs.push({ size, client: r.result.out, edgePeak: r.peakRss, idleRss });
+      const putIdle = rssBytes(ctx.baseline.workerdPid);
+      const put = await watch(ctx.baseline.workerdPid, () =>
+        send(`${ctx.baseline.url}/put/bench-memory-${size}-${Date.now()}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }),
+      );
+      if (put.result.status !== 201) throw new Error(`memory: plain PUT ${put.result.status} ${put.result.body}`);
+      runs.push({ size, client: r.result.out, edgePeak: r.peakRss, idleRss, putPeak: put.peakRss, putIdle });
     }
     const [small, large] = runs;
     if (!small || !large) throw new Error("memory: two sizes expected");
@@ -60,6 +68,15 @@ export const memory: Scenario = {
         baselineLabel: `same at ${l(small.size)}`,
         target: GROWTH,
         note: `workerd RSS before each run: ${(small.idleRss / MiB).toFixed(0)} and ${(large.idleRss / MiB).toFixed(0)} MiB`,
+      }),
+      row({
+        item: 7,
+        metric: `(baseline) workerd peak RSS during one plain PUT into the same local R2, ${pair}`,
+        value: large.putPeak / MiB,
+        unit: "MiB",
+        baseline: small.putPeak / MiB,
+        baselineLabel: `same at ${l(small.size)}`,
+        note: `RSS before each PUT: ${(small.putIdle / MiB).toFixed(0)} and ${(large.putIdle / MiB).toFixed(0)} MiB; growth here is the runtime and the R2 simulator, not the edge`,
       }),
     ];
   },
