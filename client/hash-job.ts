@@ -54,6 +54,12 @@ export interface HashJobOptions {
    * bottleneck.
    */
   stream?(start: number): ReadableStream<Uint8Array>;
+  /**
+   * The file's bytes from `start`, preferred over `stream`: the browser's worker gets them from a
+   * reader worker (client/file-reader.ts), so reading costs the hashing thread nothing. A chunk
+   * need only stay valid until the next one is asked for (buffers are reused).
+   */
+  chunks?(start: number): AsyncIterable<Uint8Array>;
   checkpoints: CheckpointStore;
   checkpointInterval?: number;
   sliceSize?: number;
@@ -103,7 +109,7 @@ export async function runHashJob(o: HashJobOptions): Promise<HashJobResult> {
     lastSaved = offset;
   };
 
-  const source = o.stream ? streamChunks(o.stream(offset)) : sliceChunks(o.read, offset, o.size, slice);
+  const source = o.chunks ? o.chunks(offset) : o.stream ? streamChunks(o.stream(offset)) : sliceChunks(o.read, offset, o.size, slice);
   let reported = offset;
   for await (let chunk of source) {
     while (chunk.length > 0) {

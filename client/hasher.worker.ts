@@ -1,10 +1,11 @@
 /**
- * The browser's hasher: one Web Worker per running hash. It reads the File in slices, hashes
- * with hash-wasm and checkpoints into its own IndexedDB database (client/hash-job.ts does the
- * work). Bundled by Vite from `new Worker(new URL("./hasher.worker.ts", import.meta.url))`.
+ * The browser's hasher: one Web Worker per running hash. It hashes the File's bytes, which its
+ * reader worker sends it (client/file-reader.ts), with hash-wasm and checkpoints into its own
+ * IndexedDB database (client/hash-job.ts does the work). Bundled by Vite from `new Worker(new URL("./hasher.worker.ts", import.meta.url))`.
  */
 import { createStore, del, get, set } from "idb-keyval";
-import { type CheckpointStore, runHashJob } from "./hash-job.ts";
+import { portChunks } from "./file-reader.ts";
+import { type CheckpointStore, DEFAULT_SLICE_SIZE, runHashJob } from "./hash-job.ts";
 import type { WorkerRequest, WorkerResponse } from "./worker-hasher.ts";
 
 // DOM and WebWorker libs clash in one program; this is the part of the worker scope we use.
@@ -32,12 +33,13 @@ self.onmessage = (event) => {
     controller.abort();
     return;
   }
-  const { key, file, checkpointInterval, rate } = msg;
+  const { key, file, reader, checkpointInterval, rate } = msg;
   runHashJob({
     key,
     size: file.size,
     read: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
-    stream: (start) => file.slice(start).stream(),
+    // 3 buffers of 4 MiB: one being hashed, two being filled (measured: enough to never wait).
+    chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, 3),
     checkpoints: idbCheckpoints(),
     checkpointInterval,
     rate,

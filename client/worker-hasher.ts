@@ -1,6 +1,7 @@
 /**
- * The browser Hasher: a dedicated module Worker per running hash (terminated when it ends), and
- * main-thread access to the worker's checkpoint database for peek/forget.
+ * The browser Hasher: per running hash a dedicated module Worker that hashes and one that reads
+ * the file for it (both terminated when it ends), and main-thread access to the worker's
+ * checkpoint database for peek/forget.
  */
 import { createStore, del, get } from "idb-keyval";
 import { checkCheckpoint, type HashJobResult } from "./hash-job.ts";
@@ -10,7 +11,7 @@ import type { Hasher, HashRun } from "./hasher.ts";
 const CHECKPOINTS_DB = "edge-upload-hasher";
 
 export type WorkerRequest =
-  | { type: "hash"; key: string; file: Blob; checkpointInterval?: number; rate?: number }
+  | { type: "hash"; key: string; file: Blob; reader: MessagePort; checkpointInterval?: number; rate?: number }
   | { type: "pause" };
 
 export type WorkerResponse =
@@ -19,29 +20,69 @@ export type WorkerResponse =
   | { type: "result"; result: HashJobResult }
   | { type: "error"; name: string; message: string };
 
+interface Workers {
+  worker: Worker;
+  reader: Worker;
+  failed: boolean;
+}
+
+/** A hasher worker and its reader (client/file-reader.ts), started together so both load at once. */
+function spawn(): Workers {
+  const w: Workers = {
+    worker: new Worker(new URL("./hasher.worker.ts", import.meta.url), { type: "module", name: "edge-upload-hasher" }),
+    reader: new Worker(new URL("./file-reader.worker.ts", import.meta.url), { type: "module", name: "edge-upload-reader" }),
+    failed: false,
+  };
+  w.worker.onerror = w.reader.onerror = () => void (w.failed = true);
+  return w;
+}
+
+/**
+ * One idle pair per page, started ahead: loading the workers' scripts takes ~100-150 ms under
+ * `vite dev` (less bundled), which a dropped file would otherwise wait for (bench item 1).
+ */
+let spare: Workers | undefined;
+const takeSpare = (): Workers => {
+  if (spare?.failed) {
+    spare.worker.terminate();
+    spare.reader.terminate();
+  }
+  const w = spare && !spare.failed ? spare : spawn();
+  spare = undefined;
+  return w;
+};
+
 export function createWorkerHasher(): Hasher {
   const db = createStore(CHECKPOINTS_DB, "checkpoints");
+  spare ??= spawn();
   return {
     start(input): HashRun {
-      const worker = new Worker(new URL("./hasher.worker.ts", import.meta.url), { type: "module", name: "edge-upload-hasher" });
+      const { worker, reader } = takeSpare();
+      const channel = new MessageChannel();
+      reader.postMessage({ file: input.file, port: channel.port2 }, [channel.port2]);
+      const stop = () => {
+        worker.terminate();
+        reader.terminate();
+        spare ??= spawn();
+      };
       const result = new Promise<HashJobResult>((resolve, reject) => {
         worker.onmessage = (event: MessageEvent<WorkerResponse>) => {
           const msg = event.data;
           if (msg.type === "start") input.onStart?.(msg.resumedAt);
           else if (msg.type === "progress") input.onProgress?.(msg.offset, msg.bytesRead);
           else {
-            worker.terminate();
+            stop();
             if (msg.type === "result") resolve(msg.result);
             else reject(Object.assign(new Error(msg.message), { name: msg.name }));
           }
         };
-        worker.onerror = (event) => {
-          worker.terminate();
+        worker.onerror = reader.onerror = (event) => {
+          stop();
           reject(new Error(`hasher worker failed: ${event.message}`));
         };
       });
-      const request: WorkerRequest = { type: "hash", key: input.key, file: input.file, checkpointInterval: input.checkpointInterval, rate: input.rate };
-      worker.postMessage(request);
+      const request: WorkerRequest = { type: "hash", key: input.key, file: input.file, reader: channel.port1, checkpointInterval: input.checkpointInterval, rate: input.rate };
+      worker.postMessage(request, [channel.port1]);
       return { result, pause: () => worker.postMessage({ type: "pause" } satisfies WorkerRequest) };
     },
     peek: async (key, size) => checkCheckpoint(await get(key, db), size),

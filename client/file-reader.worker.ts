@@ -1,0 +1,10 @@
+/**
+ * The hasher's reader: a Web Worker that reads the File into buffers and hands them to the
+ * hasher worker over the port it is given (client/file-reader.ts). Started with the hasher by
+ * client/worker-hasher.ts and terminated with it.
+ */
+import { serveFile } from "./file-reader.ts";
+
+declare const self: { onmessage: ((event: MessageEvent<{ file: Blob; port: MessagePort }>) => void) | null };
+
+self.onmessage = (event) => serveFile(event.data.file, event.data.port);
