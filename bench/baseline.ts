@@ -12,6 +12,7 @@
  * The browser items (1, 2) still use the stack, which serves the page.
  */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -29,9 +30,10 @@ export interface Baseline {
 
 type Module = { type: "esm"; contents: string } | { type: "wasm"; contents: Uint8Array<ArrayBuffer> };
 
-/** `vite build` of this tree into `outDir`; returns the worker's directory. */
+/** `vite build` of this tree into `outDir` (once: a later call reuses it); returns the worker's directory. */
 export function buildEdge(outDir: string): string {
   const root = join(import.meta.dirname, "..");
+  if (existsSync(join(outDir, "edge_upload", "index.js"))) return join(outDir, "edge_upload");
   execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "--outDir", outDir, "--logLevel", "warn"], { cwd: root, stdio: "inherit" });
   return join(outDir, "edge_upload");
 }
