@@ -26,6 +26,19 @@ export async function muteViteReloads(context: BrowserContext): Promise<void> {
   await context.routeWebSocket(/.*/, () => {});
 }
 
+/**
+ * A page in its own context (fresh storage), Vite reloads muted; closing the page closes the
+ * context. When the browser closes first (afterAll), that second close rejects, which must not
+ * surface as an unhandled error.
+ */
+export async function newIsolatedPage(browser: Browser, viewport = { width: 1000, height: 800 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  await muteViteReloads(context);
+  const page = await context.newPage();
+  page.on("close", () => void context.close().catch(() => undefined));
+  return page;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Seeded bytes
 

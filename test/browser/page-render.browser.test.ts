@@ -8,7 +8,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import type { UploadSnapshot } from "../../client/types.ts";
 import { launchChromium } from "../support/chromium.ts";
-import { dropFile, muteViteReloads } from "./page-helpers.ts";
+import { dropFile, newIsolatedPage } from "./page-helpers.ts";
 
 const SCREENSHOTS = "test-results/screenshots";
 let browser: Browser;
@@ -74,10 +74,7 @@ const FAKE_UPLOADER_MODULE = `
  * code (client/ui/page.ts) with a stand-in uploader whose snapshots the test sets.
  */
 async function openWithFakeUploader(viewport = { width: 1000, height: 800 }, initScript?: () => void): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  await muteViteReloads(context);
-  const page = await context.newPage();
-  page.on("close", () => void context.close());
+  const page = await newIsolatedPage(browser, viewport);
   if (initScript) await page.addInitScript(initScript);
   const base = inject("baseUrl");
   await page.goto(`${base}/health`);

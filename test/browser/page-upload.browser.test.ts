@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { launchChromium } from "../support/chromium.ts";
-import { type CountingProxy, createOpfsFile, dropFile, muteViteReloads, rowHooks, seededBytes, sha256Digest, startCountingProxy, waitForState } from "./page-helpers.ts";
+import { type CountingProxy, createOpfsFile, dropFile, newIsolatedPage, rowHooks, seededBytes, sha256Digest, startCountingProxy, waitForState } from "./page-helpers.ts";
 
 const MiB = 1024 * 1024;
 const SCREENSHOTS = "test-results/screenshots";
@@ -34,12 +34,8 @@ function watchLongTasks(): void {
   }).observe({ type: "longtask" });
 }
 
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
-  await muteViteReloads(context);
-  const page = await context.newPage();
-  page.on("close", () => void context.close());
-  return page;
+function newPage(): Promise<Page> {
+  return newIsolatedPage(browser);
 }
 
 async function openPage(query = ""): Promise<Page> {
