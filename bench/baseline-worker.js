@@ -1,11 +1,14 @@
-// The bench's baseline worker (runs in its own workerd via Miniflare, same local R2 persistence
-// as the edge). Plain JS: Miniflare loads it as is, no bundling.
+// The bench's baseline worker (bench/baseline.ts runs it in the same workerd process as the built
+// edge, bound to the same local R2 bucket). Plain JS: Miniflare loads it as is, no bundling.
 //   PUT /put/<key>  one plain R2 put of the request body (baseline for the upload speed)
+//   PUT /multipart/<key>  the body as an R2 multipart upload in 8 MiB parts (the edge's part size),
+//                   no hashing, no state: what the edge's storage pattern alone costs
 //   PUT /hash       reads the body and SHA-256es it with hash-wasm's binary (the edge's hasher),
 //                   stores nothing: the CPU that hashing alone needs inside workerd
 import sha256Module from "./sha256.wasm";
 
 const MAX_HEAP = 16 * 1024; // hash-wasm's I/O window, as in shared/sha256.ts
+const PART_SIZE = 8 * 1024 * 1024; // the edge's default part size (shared/protocol.ts)
 
 async function hashStream(body) {
   const instance = await WebAssembly.instantiate(sha256Module, {});
@@ -37,6 +40,18 @@ export default {
     const url = new URL(request.url);
     if (request.method === "PUT" && url.pathname.startsWith("/put/")) {
       const object = await env.BUCKET.put(url.pathname.slice(5), request.body);
+      return Response.json({ size: object.size }, { status: 201 });
+    }
+    if (request.method === "PUT" && url.pathname.startsWith("/multipart/")) {
+      const upload = await env.BUCKET.createMultipartUpload(url.pathname.slice(11));
+      const reader = request.body.getReader({ mode: "byob" });
+      const parts = [];
+      for (;;) {
+        const { done, value } = await reader.read(new Uint8Array(PART_SIZE), { min: PART_SIZE });
+        if (value && value.length > 0) parts.push(await upload.uploadPart(parts.length + 1, value));
+        if (done) break;
+      }
+      const object = await upload.complete(parts);
       return Response.json({ size: object.size }, { status: 201 });
     }
     if (request.method === "PUT" && url.pathname === "/hash") {

@@ -48,7 +48,11 @@ export const memory: Scenario = {
         send(`${plain.url}/put/bench-memory-${size}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }),
       );
       if (put.result.status !== 201) throw new Error(`memory: plain PUT ${put.result.status} ${put.result.body}`);
-      runs.push({ size, client: r.result.out, edgePeak: r.peakRss, idleRss: r.idleRss, putPeak: put.peakRss, putIdle: put.idleRss });
+      const multipart = await inFreshWorkerd(ctx, `memory-multipart-${size}`, (plain) =>
+        send(`${plain.url}/multipart/bench-memory-${size}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }),
+      );
+      if (multipart.result.status !== 201) throw new Error(`memory: multipart ${multipart.result.status} ${multipart.result.body}`);
+      runs.push({ size, client: r.result.out, edgePeak: r.peakRss, idleRss: r.idleRss, putPeak: put.peakRss, putIdle: put.idleRss, multipartPeak: multipart.peakRss });
     }
     const [small, large] = runs;
     if (!small || !large) throw new Error("memory: two sizes expected");
@@ -92,6 +96,14 @@ export const memory: Scenario = {
         baseline: small.putPeak / MiB,
         baselineLabel: `same at ${l(small.size)}`,
         note: `RSS at start: ${(small.putIdle / MiB).toFixed(0)} and ${(large.putIdle / MiB).toFixed(0)} MiB; growth here is the runtime's and the R2 simulator's, not the edge's`,
+      }),
+      row({
+        item: 7,
+        metric: `(baseline) workerd peak RSS during one R2 multipart upload in 8 MiB parts (the edge's storage pattern, no edge), ${pair}`,
+        value: large.multipartPeak / MiB,
+        unit: "MiB",
+        baseline: small.multipartPeak / MiB,
+        baselineLabel: `same at ${l(small.size)}`,
       }),
     ];
   },
