@@ -3,7 +3,9 @@
  * parts and stores each while the next one is received, so the client is not held back while a
  * part travels to the store.
  *
- * Two part-sized buffers (memory stays near two parts, whatever the chunk sizes). Bytes are
+ * Two part-sized buffers (memory stays near two parts, whatever the chunk sizes), taken from the
+ * writer's pool (`buffers`) and reused by its next write: allocating 16 MiB afresh per PATCH left
+ * workerd's RSS growing with the number of PATCHes (garbage the GC collects late). Bytes are
  * hashed (`consume`) and copied into the current buffer; when it holds exactly one full part:
  *  1. the previous part's stage (its upload, then its `stored` callback: the commit) is awaited,
  *     so at most one part is in flight and stages complete strictly in part order;
@@ -28,6 +30,11 @@ export interface PartPipelineOptions {
   tail: Uint8Array;
   /** The part number of the first part sent. */
   firstPartNumber: number;
+  /**
+   * Buffers to reuse (taken out while this pipeline runs, put back by `release`); new ones are
+   * allocated when it has none big enough.
+   */
+  buffers?: Uint8Array[];
   /** Stores a full part; absent while the whole upload fits one part (nothing is sent then). */
   uploadPart?: (partNumber: number, bytes: Uint8Array) => Promise<UploadedPart>;
   /** Sees every byte in order before it is buffered (hasher, body checksum). */
@@ -49,10 +56,23 @@ export class PartPipeline {
   private inFlight: Promise<void> | undefined;
   private failure: { error: unknown } | undefined;
 
+  /** Every buffer this pipeline took, to give back to the pool. */
+  private readonly taken: Uint8Array[] = [];
+
   constructor(private readonly opts: PartPipelineOptions) {
-    this.buffer = new Uint8Array(opts.uploadPart ? Math.min(opts.partSize, opts.capacity) : opts.capacity);
+    this.buffer = this.take(opts.uploadPart ? Math.min(opts.partSize, opts.capacity) : opts.capacity);
     this.buffer.set(opts.tail);
     this.fill = opts.tail.length;
+  }
+
+  /**
+   * Gives the buffers back to the pool. Only once nothing reads them any more: after `settle`,
+   * and after the caller has committed `pending` (a view into one of them).
+   */
+  release(): void {
+    this.opts.buffers?.push(...this.taken.splice(0));
+    this.buffer = undefined;
+    this.spare = undefined;
   }
 
   /** True once a part's upload or its `stored` callback failed. */
@@ -122,6 +142,15 @@ export class PartPipeline {
 
   /** The second buffer, big enough for the rest of the upload after the parts sent. */
   private nextBuffer(): Uint8Array {
-    return new Uint8Array(Math.max(0, Math.min(this.opts.partSize, this.opts.capacity - this.sent * this.opts.partSize)));
+    return this.take(Math.max(0, Math.min(this.opts.partSize, this.opts.capacity - this.sent * this.opts.partSize)));
+  }
+
+  /** A zeroed-or-reused view of `size` bytes: from the pool when one is big enough. */
+  private take(size: number): Uint8Array {
+    const pool = this.opts.buffers;
+    const at = pool ? pool.findIndex((b) => b.length >= size) : -1;
+    const whole = at >= 0 && pool ? (pool.splice(at, 1)[0] as Uint8Array) : new Uint8Array(size);
+    this.taken.push(whole);
+    return whole.subarray(0, size);
   }
 }

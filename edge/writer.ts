@@ -258,6 +258,8 @@ class Writer implements UploadWriter {
   private closed = false;
   /** The last commit's deletion of superseded keys, still running (see commit). */
   private cleanup: Promise<void> | undefined;
+  /** Part buffers reused from one write to the next (edge/writer-pipeline.ts). */
+  private readonly buffers: Uint8Array[] = [];
   private readonly createHasher: HasherFactory;
   private readonly createChecksum: ChecksumFactory;
   private readonly now: () => Date;
@@ -326,6 +328,7 @@ class Writer implements UploadWriter {
       partSize,
       capacity: multipart ? length - this.etags.length * partSize : length,
       tail: this.tail,
+      buffers: this.buffers,
       firstPartNumber: this.etags.length + 1,
       ...(multipart ? { uploadPart: (n: number, bytes: Uint8Array) => multipart.uploadPart(n, bytes) } : {}),
       consume: async (bytes) => {
@@ -350,49 +353,55 @@ class Writer implements UploadWriter {
       if (savedState) this.hasher = await this.createHasher(savedState);
     };
 
+    // Every path below settles the pipeline and commits (or drops) `pending` before it leaves,
+    // so the part buffers can go back to the pool then.
     try {
-      for await (const chunk of isAsyncIterable(body) ? body : bodyChunks(body)) {
-        if (pipeline.received + chunk.length > limit) {
-          if (!transactional) await pipeline.absorb(chunk.subarray(0, limit - pipeline.received));
-          throw new BodyTooLargeError(limit, limitReason);
+      try {
+        for await (const chunk of isAsyncIterable(body) ? body : bodyChunks(body)) {
+          if (pipeline.received + chunk.length > limit) {
+            if (!transactional) await pipeline.absorb(chunk.subarray(0, limit - pipeline.received));
+            throw new BodyTooLargeError(limit, limitReason);
+          }
+          await pipeline.absorb(chunk);
         }
-        await pipeline.absorb(chunk);
-      }
-      await pipeline.drain();
-    } catch (err) {
-      await pipeline.settle(); // nothing may still be stored once write returns
-      if (transactional) await rollback();
-      else if (pipeline.failed || pipeline.holdsFullPart) {
-        // A full part could not be stored (or committed). The bytes after it must not be
-        // committed (the record counts full parts from the offset), and the hasher is past the
-        // committed offset: this writer is done; resumeUploadWriter continues from the last commit.
-        this.closed = true;
-        await this.cleanedUp().catch(() => undefined);
-        throw pipeline.failed ? pipeline.error : err;
-      } else {
-        await commitReceived().catch((commitErr: unknown) => {
+        await pipeline.drain();
+      } catch (err) {
+        await pipeline.settle(); // nothing may still be stored once write returns
+        if (transactional) await rollback();
+        else if (pipeline.failed || pipeline.holdsFullPart) {
+          // A full part could not be stored (or committed). The bytes after it must not be
+          // committed (the record counts full parts from the offset), and the hasher is past the
+          // committed offset: this writer is done; resumeUploadWriter continues from the last commit.
           this.closed = true;
-          throw commitErr;
-        });
+          await this.cleanedUp().catch(() => undefined);
+          throw pipeline.failed ? pipeline.error : err;
+        } else {
+          await commitReceived().catch((commitErr: unknown) => {
+            this.closed = true;
+            throw commitErr;
+          });
+        }
+        throw err;
       }
-      throw err;
-    }
 
-    if (checksum && opts.checksum) {
-      const actual = await checksum.digest();
-      if (!equalBytes(actual, opts.checksum.expected)) {
-        await rollback();
-        throw new ChecksumMismatchError(opts.checksum.algorithm, opts.checksum.expected, actual);
+      if (checksum && opts.checksum) {
+        const actual = await checksum.digest();
+        if (!equalBytes(actual, opts.checksum.expected)) {
+          await rollback();
+          throw new ChecksumMismatchError(opts.checksum.algorithm, opts.checksum.expected, actual);
+        }
       }
+      try {
+        await commitReceived();
+      } catch (err) {
+        // The hasher is past the committed offset now; the next writer must come from storage.
+        this.closed = true;
+        throw err;
+      }
+      return { written: pipeline.received, offset: this.info.offset };
+    } finally {
+      pipeline.release();
     }
-    try {
-      await commitReceived();
-    } catch (err) {
-      // The hasher is past the committed offset now; the next writer must come from storage.
-      this.closed = true;
-      throw err;
-    }
-    return { written: pipeline.received, offset: this.info.offset };
   }
 
   /**
