@@ -61,30 +61,18 @@ export const upload: Scenario = {
       }
     };
 
-    ctx.log("upload: plain PUT baseline");
-    const put = await attempt("plain PUT", async () => {
-      const r = await watch(ctx.baseline.workerdPid, () =>
-        send(`${ctx.baseline.url}/put/bench-put-${Date.now()}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }),
-      );
-      if (r.result.status !== 201) throw new Error(`${r.result.status} ${r.result.body}`);
-      return r;
-    });
-
-    ctx.log("upload: R2 multipart alone (8 MiB parts, no hashing)");
-    const multipart = await attempt("multipart", async () => {
-      const r = await watch(ctx.baseline.workerdPid, () =>
-        send(`${ctx.baseline.url}/multipart/bench-mp-${Date.now()}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }),
-      );
-      if (r.result.status !== 201) throw new Error(`${r.result.status} ${r.result.body}`);
-      return r;
-    });
-
-    ctx.log("upload: workerd receive + hash baseline");
-    const hashed = await attempt("receive + hash", async () => {
-      const r = await watch(ctx.baseline.workerdPid, () => send(`${ctx.baseline.url}/hash`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }));
-      if (!r.result.body.includes(f.digest)) throw new Error(`${r.result.status} ${r.result.body}`);
-      return r;
-    });
+    /** One PUT of the whole file to a baseline route, watched on workerd; `ok` checks the answer. */
+    const baselinePut = (what: string, path: string, ok: (r: { status: number; body: string }) => boolean) => {
+      ctx.log(`upload: ${what} baseline`);
+      return attempt(what, async () => {
+        const r = await watch(ctx.baseline.workerdPid, () => send(`${ctx.baseline.url}${path}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }));
+        if (!ok(r.result)) throw new Error(`${r.result.status} ${r.result.body}`);
+        return r;
+      });
+    };
+    const put = await baselinePut("plain PUT", `/put/bench-put-${Date.now()}`, (r) => r.status === 201);
+    const multipart = await baselinePut("R2 multipart alone (8 MiB parts, no hashing)", `/multipart/bench-mp-${Date.now()}`, (r) => r.status === 201);
+    const hashed = await baselinePut("workerd receive + hash", "/hash", (r) => r.body.includes(f.digest));
 
     ctx.log("upload: tus-js-client -> @tus/server");
     const peerMBps = await attempt("peer", async () => {
