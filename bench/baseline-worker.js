@@ -3,6 +3,7 @@
 //   PUT /put/<key>  one plain R2 put of the request body (baseline for the upload speed)
 //   PUT /multipart/<key>  the body as an R2 multipart upload in 8 MiB parts (the edge's part size),
 //                   no hashing, no state: what the edge's storage pattern alone costs
+//   PUT /drain      reads the body and drops it: what workerd itself keeps per request
 //   PUT /hash       reads the body and SHA-256es it with hash-wasm's binary (the edge's hasher),
 //                   stores nothing: the CPU that hashing alone needs inside workerd
 import sha256Module from "./sha256.wasm";
@@ -53,6 +54,16 @@ export default {
       }
       const object = await upload.complete(parts);
       return Response.json({ size: object.size }, { status: 201 });
+    }
+    if (request.method === "PUT" && url.pathname === "/drain") {
+      const reader = request.body.getReader({ mode: "byob" });
+      let buffer = new ArrayBuffer(1024 * 1024);
+      for (;;) {
+        const { done, value } = await reader.read(new Uint8Array(buffer), { min: 256 * 1024 });
+        if (value) buffer = value.buffer;
+        if (done) break;
+      }
+      return new Response(null, { status: 204 });
     }
     if (request.method === "PUT" && url.pathname === "/hash") {
       return Response.json({ digest: `sha256:${await hashStream(request.body)}` });
