@@ -21,7 +21,7 @@ import { descendantsNamed, newWorkerd } from "./proc.ts";
 export interface Baseline {
   /** The edge worker (tus API), built and run directly in workerd. */
   edgeUrl: string;
-  /** The baseline worker: `PUT /put/<key>` (one plain R2 put), `PUT /hash` (hash only). */
+  /** The baseline worker: `PUT /put/<key>`, `/multipart/<key>`, `/drain`, `/hash` (bench/baseline-worker.js). */
   url: string;
   /** The workerd process running both. */
   workerdPid: number;

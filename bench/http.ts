@@ -34,3 +34,8 @@ export function send(
     else req.end();
   });
 }
+
+/** PUT of bytes [start, end) of a file, with its Content-Length (the baseline routes' calls). */
+export function putRange(url: string, path: string, start: number, end: number): Promise<Sent> {
+  return send(url, "PUT", { "content-length": end - start }, { path, start, end });
+}

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { runChild } from "../child.ts";
 import type { NodeClientOutput } from "../children/node-client.ts";
 import type { PeerClientOutput } from "../children/peer-client.ts";
-import { send } from "../http.ts";
+import { putRange } from "../http.ts";
 import { watch } from "../proc.ts";
 import { createResumableSha256 } from "../../shared/sha256.ts";
 import { type BenchContext, MiB, mbps, row, type Row, type Scenario } from "../types.ts";
@@ -65,7 +65,7 @@ export const upload: Scenario = {
     const baselinePut = (what: string, path: string, ok: (r: { status: number; body: string }) => boolean) => {
       ctx.log(`upload: ${what} baseline`);
       return attempt(what, async () => {
-        const r = await watch(ctx.baseline.workerdPid, () => send(`${ctx.baseline.url}${path}`, "PUT", { "content-length": size }, { path: f.path, start: 0, end: size }));
+        const r = await watch(ctx.baseline.workerdPid, () => putRange(`${ctx.baseline.url}${path}`, f.path, 0, size));
         if (!ok(r.result)) throw new Error(`${r.result.status} ${r.result.body}`);
         return r;
       });
