@@ -294,6 +294,18 @@ export class UploadObject extends DurableObject<Env> {
     const remaining = record.length - writer.offset;
     if (req.contentLength !== null && req.contentLength > remaining) throw tooLarge(req.contentLength, remaining);
     if (req.reprDigest && !record.declaredDigest) {
+      // Declared before the last PATCH (a client that hashed while uploading): the writer moves
+      // what is stored to the blob path now, so the finish has nothing to copy. On the last PATCH
+      // that would be the same copy before the body instead of after it: leave it to the finish.
+      const last = req.contentLength !== null && writer.offset + req.contentLength === record.length;
+      if (!last) {
+        try {
+          await writer.declareDigest(req.reprDigest);
+        } catch (err) {
+          this.#writer = undefined; // a move cut short is completed by the next writer from storage
+          throw err;
+        }
+      }
       record.declaredDigest = req.reprDigest;
       await this.#save(record);
     }

@@ -27,6 +27,17 @@ export class UploadExistsError extends Error {
   }
 }
 
+/** A digest declared for an upload that already has a different one (400 DIGEST_MALFORMED: the client contradicts itself). */
+export class DigestConflictError extends Error {
+  override readonly name = "DigestConflictError";
+  constructor(
+    readonly declared: Sha256Digest,
+    readonly given: Sha256Digest,
+  ) {
+    super(`digest ${given} differs from the one already declared, ${declared}`);
+  }
+}
+
 /** The whole upload's SHA-256 is not the one declared (400 DIGEST_INVALID). */
 export class DigestMismatchError extends Error {
   override readonly name = "DigestMismatchError";

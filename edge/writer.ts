@@ -21,12 +21,19 @@
  * - validate with the hasher state (no re-read); when no state is usable, re-read and hash the
  *   assembled data; either way with bounded retries and backoff for stores that are only
  *   eventually consistent (R2 is strongly consistent; some S3 stores are not);
- * - when the digest was declared at creation the multipart upload targets the blob path and is
- *   completed only after the hasher confirmed the digest: no copy, and nothing unverified ever
- *   reaches a blob path; otherwise it completes under the upload and is moved, by the store's
+ * - when the digest was declared before the last byte, the multipart upload targets the blob path
+ *   and is completed only after the hasher confirmed the digest: no copy, and nothing unverified
+ *   ever reaches a blob path; otherwise it completes under the upload and is moved, by the store's
  *   server-side copy when it has one, else by streaming ranges into a multipart upload at the blob
  *   path (the R2 binding has no copy);
  * - a blob already present is not written again (content addressing), only linked.
+ *
+ * A digest declared mid-upload (declareDigest: a client that hashes while it uploads) switches the
+ * upload to a multipart upload at the blob path; the parts stored until then are assembled under
+ * the upload and copied over once, at that moment. A client that hashes faster than it uploads
+ * declares early, so that copy is a small share of the data, and the finish copies nothing. The
+ * record names the old upload (`moveFrom`) until the copy is committed: a crash half-way is
+ * completed by the next write, finish or declare.
  */
 import { formatDigest, type Sha256Digest } from "../shared/digest.ts";
 import { DEFAULTS } from "../shared/protocol.ts";
@@ -57,6 +64,7 @@ import {
 import {
   BodyTooLargeError,
   ChecksumMismatchError,
+  DigestConflictError,
   DigestMismatchError,
   HashStateUnavailableError,
   UploadDataUnavailableError,
@@ -67,6 +75,7 @@ import {
   WriterClosedError,
 } from "./writer-errors.ts";
 import { PartPipeline } from "./writer-pipeline.ts";
+import { copyParts, streamCopy } from "./writer-copy.ts";
 import { defaultChecksumFactory, defaultHasherFactory, type ChecksumFactory, type ChecksumHasher, type HasherFactory } from "./writer-hashers.ts";
 
 export * from "./writer-errors.ts";
@@ -135,6 +144,16 @@ export interface UploadWriter {
    * computed. A mismatch throws DigestMismatchError after removing the upload's resources.
    */
   finish(digest?: Sha256Digest): Promise<{ digest: Sha256Digest; length: number; blobKey: string }>;
+  /**
+   * Declares the whole upload's digest before its last byte, so the finish needs no copy: the
+   * parts stored so far move to a multipart upload at the blob path now (copied through this
+   * worker when the store has no server-side copy), and later parts go there directly. Nothing is
+   * visible at the blob path before the finish has verified the digest. A second declaration of
+   * the same digest does nothing; a different one throws DigestConflictError. Without a usable
+   * hasher state nothing changes (the finish must re-read the data, which it can only do under the
+   * upload): pass the digest to `finish` instead, which checks it then.
+   */
+  declareDigest(digest: Sha256Digest): Promise<void>;
   /** Aborts the multipart upload and removes every key under the upload. */
   cancel(): Promise<void>;
 }
@@ -155,6 +174,11 @@ interface UploadInfo {
   multipart?: { key: string; uploadId: string };
   /** Set once the multipart upload under the upload prefix was completed (a finish retried after a crash). */
   assembled?: true;
+  /**
+   * The multipart upload under the upload prefix that `parts` full parts are being moved from, to
+   * `multipart` at the blob path (declareDigest); cleared once the copies are committed.
+   */
+  moveFrom?: { key: string; uploadId: string; parts: number };
 }
 
 /** Etags per `parts/<group>` object: bounded objects instead of one record growing to 10,000 etags. */
@@ -310,6 +334,7 @@ class Writer implements UploadWriter {
 
   async write(body: WriteBody, opts: WriteOptions = {}): Promise<{ written: number; offset: number }> {
     this.assertOpen();
+    await this.settleMove();
     const transactional = opts.transactional === true || opts.checksum !== undefined;
     const { partSize, length } = this.info;
     const room = length - this.info.offset;
@@ -456,6 +481,7 @@ class Writer implements UploadWriter {
     const { length, offset, declaredDigest } = this.info;
     if (offset !== length) throw new UploadIncompleteError(offset, length);
     if (digest !== undefined) blobDataPath(digest); // validates it
+    await this.settleMove();
     const expected = [...new Set([digest, declaredDigest].filter((d): d is Sha256Digest => d !== undefined))];
 
     // The digest from the resumed hasher state, without reading a byte back. A copy is finalised
@@ -505,8 +531,7 @@ class Writer implements UploadWriter {
     const dataKey = uploadDataPath(this.info.namespace, this.info.id);
     if (!this.info.assembled) {
       await this.complete(upload);
-      this.info = { ...this.info, assembled: true };
-      await this.driver.put(uploadInfoPath(this.info.namespace, this.info.id), JSON.stringify(this.info));
+      await this.saveInfo({ ...this.info, assembled: true });
     }
     const digest = await this.validateStored(dataKey, computed === undefined ? expected : undefined);
     const final = computed ?? digest;
@@ -601,43 +626,86 @@ class Writer implements UploadWriter {
     return new DigestMismatchError(expected, actual);
   }
 
+  async declareDigest(digest: Sha256Digest): Promise<void> {
+    this.assertOpen();
+    blobDataPath(digest); // validates it
+    await this.settleMove();
+    const { declaredDigest, multipart } = this.info;
+    if (declaredDigest !== undefined) {
+      if (declaredDigest !== digest) throw new DigestConflictError(declaredDigest, digest);
+      return;
+    }
+    // The blob path's data can only be verified by the hasher (parts of an incomplete upload
+    // cannot be read), so without a state the data stays under the upload for finish to re-read.
+    if (!this.hasher || this.info.assembled) return;
+    await this.cleanedUp();
+    try {
+      if (!multipart) {
+        await this.saveInfo({ ...this.info, declaredDigest: digest });
+        return;
+      }
+      const target = await this.driver.createMultipart(blobDataPath(digest));
+      const moveFrom = { key: multipart.key, uploadId: multipart.uploadId, parts: this.etags.length };
+      await this.saveInfo({ ...this.info, declaredDigest: digest, multipart: { key: target.key, uploadId: target.uploadId }, moveFrom });
+      await this.settleMove();
+    } catch (err) {
+      this.closed = true; // resumeUploadWriter picks the move up from the record
+      throw err;
+    }
+  }
+
+  /**
+   * Completes a move of stored parts to the blob path's multipart upload (declareDigest), also one
+   * a crash interrupted: assemble the moved parts under the upload (unless done already), copy
+   * them into the new upload, commit their etags, delete the assembled object.
+   */
+  private async settleMove(): Promise<void> {
+    const from = this.info.moveFrom;
+    if (!from) return;
+    const { namespace, id, partSize } = this.info;
+    const source = this.driver.resumeMultipart(from.key, from.uploadId);
+    if (from.parts === 0) {
+      await source.abort();
+    } else {
+      const target = this.info.multipart as { key: string; uploadId: string };
+      const size = from.parts * partSize;
+      try {
+        await source.complete(this.etags.slice(0, from.parts).map((etag, i) => ({ partNumber: i + 1, etag })));
+      } catch (err) {
+        // Assembled before a crash: the etags may already be the copies', the object is there.
+        if (!(err instanceof MultipartUnknownError && (await this.sizeIs(from.key, size)))) throw err;
+      }
+      const copied = await copyParts(this.driver, from.key, this.driver.resumeMultipart(target.key, target.uploadId), size, partSize);
+      const etags = [...copied.map((p) => p.etag), ...this.etags.slice(from.parts)];
+      const groups: Promise<unknown>[] = [];
+      for (let group = 0; group * ETAGS_PER_GROUP < etags.length; group++) {
+        groups.push(this.driver.put(uploadPartsPath(namespace, id, group), JSON.stringify(etags.slice(group * ETAGS_PER_GROUP, (group + 1) * ETAGS_PER_GROUP))));
+      }
+      await Promise.all(groups);
+      this.etags = etags;
+    }
+    const { moveFrom: _, ...info } = this.info;
+    await this.saveInfo(info);
+    if (from.parts > 0) await this.driver.delete(from.key);
+  }
+
+  /** Rewrites the upload record (a commit of its own, outside write's part commits). */
+  private async saveInfo(info: UploadInfo): Promise<void> {
+    await this.driver.put(uploadInfoPath(info.namespace, info.id), JSON.stringify(info));
+    this.info = info;
+  }
+
   async cancel(): Promise<void> {
     const mp = this.info.multipart;
     if (mp && !this.info.assembled) await this.driver.resumeMultipart(mp.key, mp.uploadId).abort();
+    const from = this.info.moveFrom;
+    if (from) await this.driver.resumeMultipart(from.key, from.uploadId).abort(); // the assembled object, if any, goes with the upload's keys
     await removeUploadKeys(this.driver, this.info.namespace, this.info.id);
     this.closed = true;
   }
 
   private assertOpen(): void {
     if (this.closed) throw new WriterClosedError(this.info.id);
-  }
-}
-
-/**
- * Copies `from` to `to` through this worker when the store has no server-side copy (the R2
- * binding): one ranged GET per part piped into a multipart upload at `to`, so memory stays at
- * about one part and objects above 5 GiB (a single PUT's limit) work. The destination becomes
- * visible only when complete. Each part costs two subrequests, so a very large blob is better
- * uploaded with its digest declared at creation, which needs no copy at all.
- */
-async function streamCopy(driver: StorageDriver, from: string, to: string, size: number, partSize: number): Promise<void> {
-  if (size <= partSize) {
-    const got = await driver.get(from);
-    await driver.put(to, { stream: got.body, length: size });
-    return;
-  }
-  const upload = await driver.createMultipart(to);
-  try {
-    const parts: UploadedPart[] = [];
-    for (let offset = 0, n = 1; offset < size; offset += partSize, n++) {
-      const length = Math.min(partSize, size - offset);
-      const got = await driver.get(from, { range: { offset, length } });
-      parts.push(await upload.uploadPart(n, { stream: got.body, length }));
-    }
-    await upload.complete(parts);
-  } catch (err) {
-    await upload.abort().catch(() => undefined);
-    throw err;
   }
 }
 

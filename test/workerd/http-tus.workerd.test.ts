@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { SELF, env } from "cloudflare:test";
 import { describe, expect, test } from "vitest";
 import { bytesToBase64, formatReprDigest, hexToBytes, digestHex } from "../../shared/digest.ts";
 import { BASE, MiB, bucketKeys, create, errorCode, getBlob, head, offsetOf, patch, seeded, sha256, upload } from "./http-support.ts";
@@ -132,6 +132,32 @@ describe("upload lifecycle", () => {
     expect(keys.filter((k) => k.includes(id))).toEqual([]);
     expect((await getBlob(`/blobs/${actual}`)).status).toBe(404);
     expect((await head(url)).status).toBe(404);
+  });
+
+  test("Repr-Digest on a PATCH before the last one: the final PATCH needs none, the blob is the declared digest's", async () => {
+    const data = seeded(8 * MiB + 4099, 13);
+    const digest = await sha256(data);
+    const { url, id } = await create({ length: data.length });
+    expect((await patch(url, 0, data.subarray(0, 8 * MiB + 1))).status).toBe(204); // one part stored under the upload
+    const mid = await patch(url, 8 * MiB + 1, data.subarray(8 * MiB + 1, 8 * MiB + 2000), { headers: { "Repr-Digest": formatReprDigest(digest) } });
+    expect(mid.status).toBe(204);
+    expect(mid.headers.get("upload-offset")).toBe(String(8 * MiB + 2000));
+    expect((await getBlob(`/blobs/${digest}`)).status).toBe(404); // not before it is verified
+    // The upload now writes to a multipart upload at the blob path (its record says so).
+    const infoKey = (await bucketKeys()).find((k) => k.includes(id) && k.endsWith("/info")) ?? "";
+    const info = (await (await env.BUCKET.get(infoKey))?.json()) as { multipart?: { key: string }; declaredDigest?: string };
+    expect(info).toMatchObject({ declaredDigest: digest, multipart: { key: expect.stringContaining(`/blobs/sha256/${digestHex(digest).slice(0, 2)}/${digestHex(digest)}/data`) } });
+    const last = await patch(url, 8 * MiB + 2000, data.subarray(8 * MiB + 2000));
+    expect(last.status).toBe(204);
+    expect(last.headers.get("content-location")).toBe(`/blobs/${digest}`);
+    expect(new Uint8Array(await (await getBlob(`/blobs/${digest}`)).arrayBuffer())).toEqual(data);
+    expect((await bucketKeys()).filter((k) => k.includes(id))).toEqual([]);
+    // Declaring another digest now is a contradiction, not a new upload.
+    const again = await create({ length: 10 });
+    await patch(again.url, 0, seeded(2, 1), { headers: { "Repr-Digest": formatReprDigest(digest) } });
+    const other = await patch(again.url, 2, seeded(2, 2), { headers: { "Repr-Digest": formatReprDigest(await sha256(seeded(1, 1))) } });
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as { code: string }).code).toBe("DIGEST_MALFORMED");
   });
 
   test("a declared digest already linked in the namespace completes at creation: no bytes sent", async () => {
