@@ -1,8 +1,9 @@
 /**
  * The transfer process: tus-js-client driven through its pluggable parts (urlStorage over our
  * store, a fileReader, an httpStack that counts PATCH bytes) and its request hooks:
- * - `Repr-Digest` (RFC 9530) on creation when the digest is known, else on the final PATCH,
- *   which waits for the hasher;
+ * - `Repr-Digest` (RFC 9530) on creation when the digest is known, else on every PATCH once
+ *   hashing is done (the edge then moves what it stored to the blob path and finishes without a
+ *   copy), and always on the final PATCH, which waits for the hasher;
  * - an upload the edge completes at creation (blob already stored: dedupe) is finished from
  *   the POST's answer, so no bytes go out (tus-js-client ignores the POST's offset);
  * - a stored upload the edge no longer knows (HEAD 404/410) is reported as gone (tus-js-client
@@ -30,7 +31,7 @@ export interface TransferInput {
   urlStorage: tus.UrlStorage;
   /** Known before the transfer starts: declared at creation (lets the edge dedupe). */
   digest?: Sha256Digest;
-  /** Resolves once hashing is done; the final PATCH waits for it. */
+  /** Resolves once hashing is done; PATCHes carry it from then on, and the final PATCH waits for it. */
   waitForDigest(): Promise<Sha256Digest>;
   /** Turns a Blob slice into a request body (Node's http stack wants bytes, not a Blob). */
   toBody?: (slice: Blob) => Promise<unknown>;
@@ -89,6 +90,14 @@ export function startTransfer(input: TransferInput): TransferRun {
   let upload: tus.Upload | undefined;
   // A PATCH that ends at the file's end is the last one: the whole-file digest goes on it.
   const isFinalPatch = (req: tus.HttpRequest) => Number(req.getHeader("Upload-Offset")) + input.chunkSize >= input.size;
+  // Hashing usually ends long before the transfer (it is faster than most links): declaring the
+  // digest on the next PATCH lets the edge move the few parts stored so far instead of copying
+  // the whole upload at the finish.
+  let known = input.digest;
+  input.waitForDigest().then(
+    (digest) => void (known = digest),
+    () => undefined, // a failed hash surfaces through the upload, not here
+  );
 
   let resolveResult: (r: TransferResult) => void = () => {};
   let rejectResult: (e: unknown) => void = () => {};
@@ -119,6 +128,8 @@ export function startTransfer(input: TransferInput): TransferRun {
             // XHR ignores abort() before send(); refuse to send instead of relying on it.
             if (paused || !digest) throw new StopSignal("paused");
             req.setHeader("Repr-Digest", formatReprDigest(digest));
+          } else if (known) {
+            req.setHeader("Repr-Digest", formatReprDigest(known));
           }
         }
       },

@@ -1,10 +1,12 @@
 /**
  * The Node library (file-backed store, in-process hashing) against the real stack: pause and
- * resume continue the same upload, cancel removes it on the edge, and an upload the edge lost
- * starts over from 0 and says so (UPLOAD_GONE).
+ * resume continue the same upload, cancel removes it on the edge, an upload the edge lost
+ * starts over from 0 and says so (UPLOAD_GONE), and a digest hashed while uploading is declared
+ * on the next PATCH.
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
@@ -103,4 +105,43 @@ test("an upload the edge no longer has starts over from 0 and says UPLOAD_GONE",
   expect(done.resumedUploadAt).toBeUndefined();
   expect(done.counters.sent).toBe(24 * MiB + 1);
   second.destroy();
+});
+
+/** An HTTP proxy to `target` that records each request's method and tus headers. */
+async function recordingProxy(target: string) {
+  const seen: { method: string; offset: string | undefined; reprDigest: string | undefined }[] = [];
+  const server = createServer((req, res) => {
+    const h = req.headers;
+    seen.push({ method: req.method ?? "", offset: h["upload-offset"] as string | undefined, reprDigest: h["repr-digest"] as string | undefined });
+    const up = request(new URL(req.url ?? "/", target), { method: req.method, headers: h }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  return { url, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+test("hashing alongside the transfer: the digest goes on every PATCH once known, not only on the last", async () => {
+  const { path, digest } = await fixture("parallel.bin", 24 * MiB + 5, 44);
+  const proxy = await recordingProxy(inject("baseUrl"));
+  try {
+    // 8 MiB/s: each 8 MiB PATCH takes about a second, hashing 24 MiB a fraction of that.
+    const uploader = createNodeUploader({ endpoint: `${proxy.url}/files`, stateDir: join(dir, "s-parallel"), chunkSize: 8 * MiB, hashFirst: false, limitRate: { transfer: 8 * MiB } });
+    const [u] = await uploader.add([await fileFromPath(path)]);
+    if (!u) throw new Error("not added");
+    const done = await until(uploader, u.key, (x) => x.state.kind === "done");
+    expect(done.state).toMatchObject({ kind: "done", digest });
+    const repr = `sha-256=:${Buffer.from(digest.slice(7), "hex").toString("base64")}:`;
+    const patches = proxy.seen.filter((r) => r.method === "PATCH");
+    expect(patches.map((p) => Number(p.offset))).toEqual([0, 8 * MiB, 16 * MiB, 24 * MiB]);
+    expect(proxy.seen.find((r) => r.method === "POST")?.reprDigest).toBeUndefined(); // not known at creation
+    expect(patches.slice(1).map((p) => p.reprDigest)).toEqual([repr, repr, repr]);
+  } finally {
+    await proxy.close();
+  }
 });
