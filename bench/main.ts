@@ -38,9 +38,9 @@ const QUICK: Sizes = { hash: 8 * MiB, mainThread: 8 * MiB, upload: 16 * MiB, cra
 async function warmUp(ctx: BenchContext): Promise<void> {
   ctx.log("warm-up: one small upload to each edge, bench page load");
   const f = await ctx.file("warm-up", 9 * MiB + 1);
-  await uploadAndTimeFinish(ctx, f.path, f.size, f.digest, true);
+  await uploadAndTimeFinish(ctx, f.path, f.size, f.digest, "creation");
   const g = await ctx.file("warm-up", 9 * MiB + 1);
-  await uploadAndTimeFinish(ctx, g.path, g.size, g.digest, true, { url: ctx.stack.baseUrl, get workerdPid() { return ctx.stack.workerdPid; } });
+  await uploadAndTimeFinish(ctx, g.path, g.size, g.digest, "creation", { url: ctx.stack.baseUrl, get workerdPid() { return ctx.stack.workerdPid; } });
   await rm(g.path, { force: true });
   const b = await openBenchPage(ctx.stack.baseUrl);
   await b.close();
