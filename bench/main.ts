@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   const files: TestFile[] = [];
   const stack = await startStack(join(dir, "state"));
   const baseline = await startBaseline(join(dir, "edge-state"), join(dir, "build"));
-  stack.exclude.add(baseline.workerdPid);
+  stack.exclude.add(baseline.workerdPid).add(baseline.r2Pid);
   log(`page stack at ${stack.baseUrl} (workerd ${stack.workerdPid}); built edge at ${baseline.edgeUrl}, baseline at ${baseline.url} (workerd ${baseline.workerdPid}); load ${loadBefore}`);
   const ctx: BenchContext = {
     quick,

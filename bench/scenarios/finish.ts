@@ -193,7 +193,7 @@ export const finish: Scenario = {
             baseline: hashCpu * 1000,
             baselineLabel: "hash-wasm SHA-256 alone on the same bytes (CPU time)",
             target: { on: "ratio", direction: "lower", limit: 1.3, text: "<= 1.3x hashing alone" },
-            note: "the bare tus sender's upload below; the local R2 simulator runs in the same workerd",
+            note: "the bare tus sender's upload below (the workers' workerd; the R2 simulator runs in a process of its own)",
           }),
         );
         rows.push(
