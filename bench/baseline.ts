@@ -58,7 +58,6 @@ export async function startBaseline(stateDir: string, buildDir: string): Promise
         {
           name: "edge-upload",
           compatibilityDate: "2026-10-01",
-          compatibilityFlags: ["nodejs_compat"],
           modules: await modulesOf(edgeDir),
           durableObjects: ["UploadObject"],
           bindings: [
