@@ -17,6 +17,7 @@ export { isLinked, listUploads, openBlob } from "./registry.ts";
 export {
   BodyTooLargeError,
   ChecksumMismatchError,
+  DigestConflictError,
   DigestMismatchError,
   UploadTooLargeError,
   UploadUnknownError,

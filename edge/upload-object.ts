@@ -18,6 +18,7 @@ import { bodyChunks } from "./body-chunks.ts";
 import {
   BodyTooLargeError,
   ChecksumMismatchError,
+  DigestConflictError,
   DigestMismatchError,
   UploadTooLargeError,
   UploadUnknownError,
@@ -302,6 +303,8 @@ export class UploadObject extends DurableObject<Env> {
         try {
           await writer.declareDigest(req.reprDigest);
         } catch (err) {
+          // Declared already in the writer's record (this object's own record was not saved).
+          if (err instanceof DigestConflictError) throw new ApiError(400, "DIGEST_MALFORMED", err.message);
           this.#writer = undefined; // a move cut short is completed by the next writer from storage
           throw err;
         }
