@@ -17,7 +17,8 @@
  * state saved when its offset was reached. A crash at any step leaves `info` naming a complete,
  * consistent set; uncommitted parts are simply uploaded again under the same part number.
  *
- * Finish (validate -> move -> link -> remove, as layerWriter.Finish):
+ * Finish (validate -> move -> link -> remove, as layerWriter.Finish; the first two in
+ * edge/writer-finish.ts, copies in edge/writer-copy.ts, the record in edge/writer-record.ts):
  * - validate with the hasher state (no re-read); when no state is usable, re-read and hash the
  *   assembled data; either way with bounded retries and backoff for stores that are only
  *   eventually consistent (R2 is strongly consistent; some S3 stores are not);
@@ -35,7 +36,7 @@
  * record names the old upload (`moveFrom`) until the copy is committed: a crash half-way is
  * completed by the next write, finish or declare.
  */
-import { formatDigest, type Sha256Digest } from "../shared/digest.ts";
+import type { Sha256Digest } from "../shared/digest.ts";
 import { DEFAULTS } from "../shared/protocol.ts";
 import type { ResumableSha256 } from "../shared/sha256.ts";
 import {
@@ -49,7 +50,7 @@ import {
   validateNamespace,
   validateUploadId,
 } from "./paths.ts";
-import { linkBlob, removeUploadKeys, statBlob } from "./registry.ts";
+import { linkBlob, removeUploadKeys } from "./registry.ts";
 import { bodyChunks } from "./body-chunks.ts";
 import { readAll } from "./storage/body.ts";
 import {
@@ -57,7 +58,6 @@ import {
   MultipartUnknownError,
   PathNotFoundError,
   PreconditionFailedError,
-  type MultipartUpload,
   type StorageDriver,
   type UploadedPart,
 } from "./storage/driver.ts";
@@ -65,9 +65,6 @@ import {
   BodyTooLargeError,
   ChecksumMismatchError,
   DigestConflictError,
-  DigestMismatchError,
-  HashStateUnavailableError,
-  UploadDataUnavailableError,
   UploadExistsError,
   UploadIncompleteError,
   UploadTooLargeError,
@@ -75,8 +72,10 @@ import {
   WriterClosedError,
 } from "./writer-errors.ts";
 import { PartPipeline } from "./writer-pipeline.ts";
-import { copyParts, streamCopy } from "./writer-copy.ts";
-import { defaultChecksumFactory, defaultHasherFactory, type ChecksumFactory, type ChecksumHasher, type HasherFactory } from "./writer-hashers.ts";
+import { copyParts } from "./writer-copy.ts";
+import { validateAndMove } from "./writer-finish.ts";
+import { ETAGS_PER_GROUP, sizeIs, type UploadInfo } from "./writer-record.ts";
+import { defaultChecksumFactory, defaultHasherFactory, type ChecksumFactory, type HasherFactory } from "./writer-hashers.ts";
 
 export * from "./writer-errors.ts";
 export type { ChecksumFactory, ChecksumHasher, HasherFactory } from "./writer-hashers.ts";
@@ -157,32 +156,6 @@ export interface UploadWriter {
   /** Aborts the multipart upload and removes every key under the upload. */
   cancel(): Promise<void>;
 }
-
-/** The upload record stored at `_uploads/<id>/info`; writing it is the commit. */
-interface UploadInfo {
-  version: 1;
-  namespace: string;
-  id: string;
-  length: number;
-  declaredDigest?: Sha256Digest;
-  startedAt: string;
-  lastWriteAt: string;
-  partSize: number;
-  /** Committed bytes. */
-  offset: number;
-  /** Absent when the whole upload fits one part: it then lives in the tail until finish. */
-  multipart?: { key: string; uploadId: string };
-  /** Set once the multipart upload under the upload prefix was completed (a finish retried after a crash). */
-  assembled?: true;
-  /**
-   * The multipart upload under the upload prefix that `parts` full parts are being moved from, to
-   * `multipart` at the blob path (declareDigest); cleared once the copies are committed.
-   */
-  moveFrom?: { key: string; uploadId: string; parts: number };
-}
-
-/** Etags per `parts/<group>` object: bounded objects instead of one record growing to 10,000 etags. */
-const ETAGS_PER_GROUP = 1000;
 
 const DEFAULT_RETRIES = 5;
 const DEFAULT_RETRY_DELAY_MS = 100;
@@ -478,152 +451,33 @@ class Writer implements UploadWriter {
 
   async finish(digest?: Sha256Digest): Promise<{ digest: Sha256Digest; length: number; blobKey: string }> {
     this.assertOpen();
-    const { length, offset, declaredDigest } = this.info;
+    const { length, offset } = this.info;
     if (offset !== length) throw new UploadIncompleteError(offset, length);
     if (digest !== undefined) blobDataPath(digest); // validates it
     await this.settleMove();
-    const expected = [...new Set([digest, declaredDigest].filter((d): d is Sha256Digest => d !== undefined))];
-
-    // The digest from the resumed hasher state, without reading a byte back. A copy is finalised
-    // so that a finish that fails on storage can be retried with the state intact.
-    const computed = this.hasher ? formatDigest((await this.createHasher(this.hasher.save())).digest()) : undefined;
-    if (computed) await this.rejectMismatch(expected, computed);
-
-    const result = this.info.multipart ? await this.finishMultipart(expected, computed) : await this.finishSmall(expected, computed);
+    const writer = this;
+    const result = await validateAndMove(
+      {
+        driver: this.driver,
+        get info() {
+          return writer.info;
+        },
+        etags: this.etags,
+        tail: this.tail,
+        hasher: this.hasher,
+        createHasher: this.createHasher,
+        retries: this.retries,
+        retryDelayMs: this.retryDelayMs,
+        sleep: this.sleep,
+        saveInfo: (info) => this.saveInfo(info),
+        cancel: () => this.cancel(),
+      },
+      digest,
+    );
     await linkBlob(this.driver, this.info.namespace, result);
     await removeUploadKeys(this.driver, this.info.namespace, this.info.id);
     this.closed = true;
     return { digest: result, length, blobKey: blobDataPath(result) };
-  }
-
-  /** The whole upload is the tail (at most one part): put it at its blob path unless present. */
-  private async finishSmall(expected: Sha256Digest[], computed: Sha256Digest | undefined): Promise<Sha256Digest> {
-    // Without a hasher state, the re-read is the tail we already loaded from storage.
-    const digest = computed ?? formatDigest(await this.hashOnce(this.tail));
-    if (!computed) await this.rejectMismatch(expected, digest);
-    if (!(await statBlob(this.driver, digest))) {
-      // The store checks the SHA-256 too, so a corrupted transfer cannot land at the blob path.
-      await this.driver.put(blobDataPath(digest), this.tail, { sha256: digest.slice(7) });
-    }
-    await this.validateStored(blobDataPath(digest));
-    return digest;
-  }
-
-  private async finishMultipart(expected: Sha256Digest[], computed: Sha256Digest | undefined): Promise<Sha256Digest> {
-    const mp = this.info.multipart as { key: string; uploadId: string };
-    const upload = this.driver.resumeMultipart(mp.key, mp.uploadId);
-    const declared = this.info.declaredDigest;
-
-    if (declared !== undefined) {
-      // The multipart upload targets the blob path: complete it only once the hasher has
-      // verified the digest (done by the caller). Re-reading first is impossible (parts of an
-      // incomplete upload cannot be read), so without a state this upload cannot be finished.
-      if (!computed) throw new HashStateUnavailableError(this.info.id);
-      if (await statBlob(this.driver, declared)) {
-        await upload.abort(); // content-addressed: the blob is already there
-      } else {
-        await this.complete(upload);
-      }
-      await this.validateStored(blobDataPath(declared));
-      return declared;
-    }
-
-    const dataKey = uploadDataPath(this.info.namespace, this.info.id);
-    if (!this.info.assembled) {
-      await this.complete(upload);
-      await this.saveInfo({ ...this.info, assembled: true });
-    }
-    const digest = await this.validateStored(dataKey, computed === undefined ? expected : undefined);
-    const final = computed ?? digest;
-    if (!final) throw new HashStateUnavailableError(this.info.id);
-    if (!computed) await this.rejectMismatch(expected, final);
-    const blobKey = blobDataPath(final);
-    if (!(await statBlob(this.driver, final))) {
-      if (this.driver.copy) await this.driver.copy(dataKey, blobKey);
-      else await streamCopy(this.driver, dataKey, blobKey, this.info.length, this.info.partSize);
-    }
-    return final;
-  }
-
-  /** Completes the multipart upload with the committed parts plus the tail as the last part. */
-  private async complete(upload: MultipartUpload): Promise<void> {
-    const parts: UploadedPart[] = this.etags.map((etag, i) => ({ partNumber: i + 1, etag }));
-    if (this.tail.length > 0) parts.push(await upload.uploadPart(parts.length + 1, this.tail));
-    try {
-      await upload.complete(parts);
-    } catch (err) {
-      // Completed by an earlier finish that crashed before recording it: the data is there.
-      if (!(err instanceof MultipartUnknownError && (await this.sizeIs(upload.key, this.info.length)))) throw err;
-    }
-  }
-
-  private async sizeIs(key: string, size: number): Promise<boolean> {
-    try {
-      return (await this.driver.stat(key)).size === size;
-    } catch (err) {
-      if (err instanceof PathNotFoundError) return false;
-      throw err;
-    }
-  }
-
-  /**
-   * distribution's validateLayer, with the seed's retries: the stored object must be visible with
-   * the upload's length; when `rehashFor` is given (no hasher state), its bytes are read and hashed,
-   * and a digest that matches none of `rehashFor` is retried too (a stale read), then returned.
-   * Attempt n (from 0) is followed by a wait of retryDelayMs * 2^n.
-   */
-  private async validateStored(key: string, rehashFor?: Sha256Digest[]): Promise<Sha256Digest | undefined> {
-    let reason = "";
-    let digest: Sha256Digest | undefined;
-    for (let attempt = 0; attempt <= this.retries; attempt++) {
-      if (attempt > 0) await this.sleep(this.retryDelayMs * 2 ** (attempt - 1));
-      try {
-        const info = await this.driver.stat(key);
-        if (info.size !== this.info.length) {
-          reason = `size ${info.size}, expected ${this.info.length}`;
-          continue;
-        }
-        if (!rehashFor) return undefined;
-        const got = await this.driver.get(key);
-        digest = await this.hashStream(got.body);
-        if (rehashFor.length === 0 || rehashFor.includes(digest)) return digest;
-        reason = `digest ${digest} matches no expected digest`;
-      } catch (err) {
-        if (!(err instanceof PathNotFoundError)) throw err;
-        reason = "not found";
-      }
-    }
-    // Stale reads exhausted: a consistent wrong digest is a mismatch, anything else unavailable.
-    if (digest && rehashFor && rehashFor[0]) throw await this.mismatch(rehashFor[0], digest);
-    throw new UploadDataUnavailableError(key, this.retries + 1, reason);
-  }
-
-  private async hashOnce(bytes: Uint8Array): Promise<Uint8Array> {
-    const h = await this.createHasher();
-    h.update(bytes);
-    return h.digest();
-  }
-
-  private async hashStream(body: ReadableStream<Uint8Array>): Promise<Sha256Digest> {
-    const h = await this.createHasher();
-    const reader = body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      h.update(value);
-    }
-    return formatDigest(h.digest());
-  }
-
-  /** Throws DigestMismatchError (after removing the upload, per the HTTP contract) unless every expected digest is `actual`. */
-  private async rejectMismatch(expected: Sha256Digest[], actual: Sha256Digest): Promise<void> {
-    const wrong = expected.find((e) => e !== actual);
-    if (wrong) throw await this.mismatch(wrong, actual);
-  }
-
-  private async mismatch(expected: Sha256Digest, actual: Sha256Digest): Promise<DigestMismatchError> {
-    await this.cancel();
-    return new DigestMismatchError(expected, actual);
   }
 
   async declareDigest(digest: Sha256Digest): Promise<void> {
@@ -673,7 +527,7 @@ class Writer implements UploadWriter {
         await source.complete(this.etags.slice(0, from.parts).map((etag, i) => ({ partNumber: i + 1, etag })));
       } catch (err) {
         // Assembled before a crash: the etags may already be the copies', the object is there.
-        if (!(err instanceof MultipartUnknownError && (await this.sizeIs(from.key, size)))) throw err;
+        if (!(err instanceof MultipartUnknownError && (await sizeIs(this.driver, from.key, size)))) throw err;
       }
       const copied = await copyParts(this.driver, from.key, this.driver.resumeMultipart(target.key, target.uploadId), size, partSize);
       const etags = [...copied.map((p) => p.etag), ...this.etags.slice(from.parts)];
