@@ -300,6 +300,10 @@ export class UploadObject extends DurableObject<Env> {
       // that would be the same copy before the body instead of after it: leave it to the finish.
       const last = req.contentLength !== null && writer.offset + req.contentLength === record.length;
       if (!last) {
+        // A client that hashed while uploading may find out only now that the blob is here
+        // already: the upload is complete at once, as a creation with that digest would be.
+        const linked = await isLinked(driverFor(this.env), record.namespace, req.reprDigest);
+        if (linked !== undefined && linked.size === record.length) return this.#completeLinked(record, writer, req.reprDigest, req.body);
         try {
           await writer.declareDigest(req.reprDigest);
         } catch (err) {
@@ -334,6 +338,33 @@ export class UploadObject extends DurableObject<Env> {
     }
     if (writer.offset === record.length) return this.#finish(record, writer);
     return this.#status(record, writer.offset);
+  }
+
+  /**
+   * Finishes an upload whose declared blob is already linked in its namespace: the parts stored
+   * are dropped and the rest is never sent. This PATCH's body is read to its end and discarded
+   * (a response before the body is taken in can reach a client as a reset connection).
+   */
+  async #completeLinked(record: UploadRecord, writer: UploadWriter, digest: Sha256Digest, body: ReadableStream<Uint8Array> | null): Promise<UploadStatus> {
+    await writer.cancel();
+    this.#writer = undefined;
+    record.declaredDigest = digest;
+    record.finished = { digest };
+    await this.#touch(record);
+    // At most what the upload could still have taken (a body without Content-Length is not
+    // sized); a body that breaks off changes nothing now.
+    let room = Math.min(record.length - writer.offset, this.#config.maxPatchSize);
+    try {
+      if (body) {
+        for await (const chunk of bodyChunks(body, { idleMs: this.#config.bodyIdleTimeoutMs })) {
+          room -= chunk.length;
+          if (room < 0) break; // the caller cancels the rest
+        }
+      }
+    } catch {
+      // the client went away or stalled: the upload is complete all the same
+    }
+    return this.#status(record, record.length);
   }
 
   /** Expiry counts from the last write. */

@@ -145,3 +145,20 @@ test("hashing alongside the transfer: the digest goes on every PATCH once known,
     await proxy.close();
   }
 });
+
+test("hashing alongside, a file whose blob the namespace already has: the edge completes it once the digest arrives, the rest is never sent", async () => {
+  const size = 24 * MiB + 5;
+  const { path, digest } = await fixture("twice.bin", size, 45);
+  const options = { endpoint: endpoint(), chunkSize: 8 * MiB, hashFirst: false, limitRate: { transfer: 8 * MiB } } as const;
+  const first = createNodeUploader({ ...options, stateDir: join(dir, "s-twice-1") });
+  const [a] = await first.add([await fileFromPath(path)]);
+  if (!a) throw new Error("not added");
+  expect((await until(first, a.key, (x) => x.state.kind === "done")).counters.sent).toBe(size);
+
+  const second = createNodeUploader({ ...options, stateDir: join(dir, "s-twice-2") });
+  const [b] = await second.add([await fileFromPath(path)]);
+  if (!b) throw new Error("not added");
+  const done = await until(second, b.key, (x) => x.state.kind === "done");
+  expect(done.state).toMatchObject({ kind: "done", digest });
+  expect(done.counters.sent).toBeLessThanOrEqual(16 * MiB); // one or two chunks, not three and a bit
+});

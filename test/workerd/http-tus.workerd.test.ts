@@ -160,6 +160,24 @@ describe("upload lifecycle", () => {
     expect(((await other.json()) as { code: string }).code).toBe("DIGEST_MALFORMED");
   });
 
+  test("Repr-Digest mid-upload naming a blob the namespace already has: complete at once, the parts stored are dropped", async () => {
+    const data = seeded(8 * MiB + 77, 14);
+    const digest = await sha256(data);
+    const first = await create({ length: data.length });
+    await upload(first.url, data, 8 * MiB); // linked now
+    const { url, id } = await create({ length: data.length });
+    expect((await patch(url, 0, data.subarray(0, 8 * MiB + 1))).status).toBe(204); // a part stored
+    const res = await patch(url, 8 * MiB + 1, data.subarray(8 * MiB + 1, 8 * MiB + 50), { headers: { "Repr-Digest": formatReprDigest(digest) } });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("upload-offset")).toBe(String(data.length));
+    expect(res.headers.get("content-location")).toBe(`/blobs/${digest}`);
+    expect((await bucketKeys()).filter((k) => k.includes(id))).toEqual([]);
+    const h = await head(url);
+    expect(h.status).toBe(200);
+    expect(h.headers.get("upload-offset")).toBe(String(data.length));
+    expect(new Uint8Array(await (await getBlob(`/blobs/${digest}`)).arrayBuffer())).toEqual(data);
+  });
+
   test("a declared digest already linked in the namespace completes at creation: no bytes sent", async () => {
     const data = seeded(MiB + 1, 13);
     const digest = await sha256(data);
