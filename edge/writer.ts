@@ -416,12 +416,7 @@ class Writer implements UploadWriter {
     // The previous commit's deletions finish before this commit writes anything: no store sees a
     // delete and a put under the same prefix at once (s3rver, file-backed, prunes directories).
     await this.cleanedUp();
-    const writes: Promise<unknown>[] = [];
-    const firstGroup = Math.floor(this.etags.length / ETAGS_PER_GROUP);
-    for (let group = firstGroup; group * ETAGS_PER_GROUP < etags.length && newParts.length > 0; group++) {
-      const slice = etags.slice(group * ETAGS_PER_GROUP, (group + 1) * ETAGS_PER_GROUP);
-      writes.push(this.driver.put(uploadPartsPath(namespace, id, group), JSON.stringify(slice)));
-    }
+    const writes: Promise<unknown>[] = newParts.length > 0 ? this.putEtagGroups(etags, Math.floor(this.etags.length / ETAGS_PER_GROUP)) : [];
     if (tail.length > 0) writes.push(this.driver.put(uploadTailPath(namespace, id, offset), tail));
     if (state) writes.push(this.driver.put(uploadHashStatePath(namespace, id, offset), state));
     await Promise.all(writes);
@@ -440,6 +435,16 @@ class Writer implements UploadWriter {
       cleanup.catch(() => undefined); // awaited later; never an unhandled rejection meanwhile
       this.cleanup = cleanup;
     }
+  }
+
+  /** Stores `etags` in their `parts/<group>` objects from `firstGroup` on (earlier groups are unchanged). */
+  private putEtagGroups(etags: string[], firstGroup: number): Promise<unknown>[] {
+    const { namespace, id } = this.info;
+    const writes: Promise<unknown>[] = [];
+    for (let group = firstGroup; group * ETAGS_PER_GROUP < etags.length; group++) {
+      writes.push(this.driver.put(uploadPartsPath(namespace, id, group), JSON.stringify(etags.slice(group * ETAGS_PER_GROUP, (group + 1) * ETAGS_PER_GROUP))));
+    }
+    return writes;
   }
 
   /** Waits for the last commit's deletion of superseded keys (throws if it failed). */
@@ -516,7 +521,7 @@ class Writer implements UploadWriter {
   private async settleMove(): Promise<void> {
     const from = this.info.moveFrom;
     if (!from) return;
-    const { namespace, id, partSize } = this.info;
+    const { partSize } = this.info;
     const source = this.driver.resumeMultipart(from.key, from.uploadId);
     if (from.parts === 0) {
       await source.abort();
@@ -531,11 +536,7 @@ class Writer implements UploadWriter {
       }
       const copied = await copyParts(this.driver, from.key, this.driver.resumeMultipart(target.key, target.uploadId), size, partSize);
       const etags = [...copied.map((p) => p.etag), ...this.etags.slice(from.parts)];
-      const groups: Promise<unknown>[] = [];
-      for (let group = 0; group * ETAGS_PER_GROUP < etags.length; group++) {
-        groups.push(this.driver.put(uploadPartsPath(namespace, id, group), JSON.stringify(etags.slice(group * ETAGS_PER_GROUP, (group + 1) * ETAGS_PER_GROUP))));
-      }
-      await Promise.all(groups);
+      await Promise.all(this.putEtagGroups(etags, 0));
       this.etags = etags;
     }
     const { moveFrom: _, ...info } = this.info;
