@@ -3,7 +3,7 @@
  * edge/writer-finish.ts), and small storage helpers they both use.
  */
 import type { Sha256Digest } from "../shared/digest.ts";
-import { PathNotFoundError, type StorageDriver } from "./storage/driver.ts";
+import { MultipartUnknownError, PathNotFoundError, type MultipartUpload, type StorageDriver, type UploadedPart } from "./storage/driver.ts";
 
 /** The upload record stored at `_uploads/<id>/info`; writing it is the commit. */
 export interface UploadInfo {
@@ -31,8 +31,19 @@ export interface UploadInfo {
 /** Etags per `parts/<group>` object: bounded objects instead of one record growing to 10,000 etags. */
 export const ETAGS_PER_GROUP = 1000;
 
-/** Whether `key` exists with `size` bytes. */
-export async function sizeIs(driver: StorageDriver, key: string, size: number): Promise<boolean> {
+/**
+ * Completes `upload` with `parts`. An upload id that is gone while its key holds `size` bytes
+ * was completed by an earlier attempt that crashed before recording it: the data is there.
+ */
+export async function completeOnce(driver: StorageDriver, upload: MultipartUpload, parts: UploadedPart[], size: number): Promise<void> {
+  try {
+    await upload.complete(parts);
+  } catch (err) {
+    if (!(err instanceof MultipartUnknownError && (await sizeIs(driver, upload.key, size)))) throw err;
+  }
+}
+
+async function sizeIs(driver: StorageDriver, key: string, size: number): Promise<boolean> {
   try {
     return (await driver.stat(key)).size === size;
   } catch (err) {

@@ -55,7 +55,6 @@ import { bodyChunks } from "./body-chunks.ts";
 import { readAll } from "./storage/body.ts";
 import {
   MULTIPART_LIMITS,
-  MultipartUnknownError,
   PathNotFoundError,
   PreconditionFailedError,
   type StorageDriver,
@@ -74,7 +73,7 @@ import {
 import { PartPipeline } from "./writer-pipeline.ts";
 import { copyParts } from "./writer-copy.ts";
 import { validateAndMove } from "./writer-finish.ts";
-import { ETAGS_PER_GROUP, sizeIs, type UploadInfo } from "./writer-record.ts";
+import { ETAGS_PER_GROUP, completeOnce, type UploadInfo } from "./writer-record.ts";
 import { defaultChecksumFactory, defaultHasherFactory, type ChecksumFactory, type HasherFactory } from "./writer-hashers.ts";
 
 export * from "./writer-errors.ts";
@@ -528,12 +527,8 @@ class Writer implements UploadWriter {
     } else {
       const target = this.info.multipart as { key: string; uploadId: string };
       const size = from.parts * partSize;
-      try {
-        await source.complete(this.etags.slice(0, from.parts).map((etag, i) => ({ partNumber: i + 1, etag })));
-      } catch (err) {
-        // Assembled before a crash: the etags may already be the copies', the object is there.
-        if (!(err instanceof MultipartUnknownError && (await sizeIs(this.driver, from.key, size)))) throw err;
-      }
+      // After a crash past this point the etags may already be the copies': the upload id is gone then.
+      await completeOnce(this.driver, source, this.etags.slice(0, from.parts).map((etag, i) => ({ partNumber: i + 1, etag })), size);
       const copied = await copyParts(this.driver, from.key, this.driver.resumeMultipart(target.key, target.uploadId), size, partSize);
       const etags = [...copied.map((p) => p.etag), ...this.etags.slice(from.parts)];
       await Promise.all(this.putEtagGroups(etags, 0));
