@@ -33,8 +33,8 @@ export interface TransferInput {
   digest?: Sha256Digest;
   /** Resolves once hashing is done; PATCHes carry it from then on, and the final PATCH waits for it. */
   waitForDigest(): Promise<Sha256Digest>;
-  /** Turns a Blob slice into a request body (Node's http stack wants bytes, not a Blob). */
-  toBody?: (slice: Blob) => Promise<unknown>;
+  /** Turns bytes [start, end) of the file into a request body (Node's http stack wants a stream, not a Blob). */
+  toBody?: (file: Blob, start: number, end: number) => Promise<unknown>;
   /** Bytes per second at most. */
   rate?: number;
   /** A stored upload answered HEAD 200 at this offset (resume). */
@@ -153,6 +153,7 @@ export function startTransfer(input: TransferInput): TransferRun {
       },
       onShouldRetry(err, attempt, opts) {
         if (paused || err.causingError instanceof StopSignal) return false;
+        if (isFileReadError(err.causingError)) return false; // the file will not come back by waiting
         const status = err.originalResponse?.getStatus() ?? 0;
         const retryable = status === 0 || status >= 500 || status === 409 || status === 423 || status === 429 || status === 460;
         return retryable && attempt < (opts.retryDelays?.length ?? 0);
@@ -224,15 +225,19 @@ function blobFileReader(input: TransferInput): tus.FileReader {
         async slice(start: number, end: number) {
           if (input.rate) await delayForRate(started, served, input.rate);
           const stop = Math.min(end, file.size);
-          const part = file.slice(start, stop);
-          served += part.size;
-          const value = input.toBody ? await input.toBody(part) : part;
+          served += stop - start;
+          const value = input.toBody ? await input.toBody(file, start, stop) : file.slice(start, stop);
           return { value, done: stop >= file.size };
         },
         close() {},
       };
     },
   };
+}
+
+/** The file could not be read: gone, unreadable, or changed on disk (client/disk-file.ts). */
+function isFileReadError(error: Error | null | undefined): boolean {
+  return !!error && /NotReadable|NotFound|FileChanged|could not be read|ENOENT/i.test(`${error.name} ${error.message}`);
 }
 
 /** Wraps an http stack to count PATCH body bytes as each request starts. */
@@ -281,7 +286,7 @@ export function toTransferError(err: Error): TransferError {
   const say = (e: UploadError) => new TransferError(e, status || undefined);
   if (status === 0) {
     const cause = err instanceof tus.DetailedError ? err.causingError : err;
-    if (cause && /NotReadable|NotFound|could not be read|ENOENT/i.test(`${cause.name} ${cause.message}`)) {
+    if (isFileReadError(cause)) {
       return say({ code: "FILE_UNREADABLE", message: "The file can no longer be read (moved, deleted or changed). Add it again to continue.", retryable: false });
     }
     return say({ code: "NETWORK", message: "The connection to the upload server failed. Check the network and resume; the upload continues where it stopped.", retryable: true });

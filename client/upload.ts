@@ -32,7 +32,7 @@ export interface UploadContext {
   checkpointInterval?: number;
   hashFirst: boolean | number;
   limitRate?: { hash?: number; transfer?: number };
-  toBody?: (slice: Blob) => Promise<unknown>;
+  toBody?: (file: Blob, start: number, end: number) => Promise<unknown>;
   locks: Locks;
   slots: Slots;
   /** A state change (urgent: emit now) or progress (emitted by the uploader's ticker). */

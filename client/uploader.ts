@@ -37,7 +37,7 @@ export interface UploaderPlatform {
   hasher: Hasher;
   locks?: Locks;
   /** Node's http stack wants bytes, not Blobs. */
-  toBody?: (slice: Blob) => Promise<unknown>;
+  toBody?: (file: Blob, start: number, end: number) => Promise<unknown>;
   /** Base for a relative endpoint (the page's URL in browsers). */
   baseUrl?: string;
 }

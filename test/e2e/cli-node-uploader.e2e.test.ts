@@ -1,5 +1,6 @@
 /**
- * The Node library (file-backed store, in-process hashing) against the real stack: pause and
+ * The Node library (file-backed store, in-process hashing) against the real stack: a stopped hash
+ * resumes from its checkpoint with `hashing: "resumable"` and from 0 with node:crypto; pause and
  * resume continue the same upload, cancel removes it on the edge, an upload the edge lost
  * starts over from 0 and says so (UPLOAD_GONE), and a digest hashed while uploading is declared
  * on the next PATCH.
@@ -65,6 +66,51 @@ test("pause stops the transfer; resume continues the same upload to the right di
   const done = await until(uploader, u.key, (x) => x.state.kind === "done");
   expect(done.state).toMatchObject({ kind: "done", digest });
   expect(done.uploadUrl).toBe(url); // the same upload, not a new one
+  uploader.destroy();
+});
+
+test.each([
+  ["resumable", "from its checkpoint"],
+  ["native", "from byte 0"],
+] as const)("hashing: %s — a hash stopped mid-way runs again %s, to the right digest", async (hashing, _from) => {
+  const resumes = hashing === "resumable";
+  const size = 20 * MiB + 3;
+  const { path, digest } = await fixture(`hash-${hashing}.bin`, size, 44);
+  const stateDir = join(dir, `s-hash-${hashing}`);
+  const options = { endpoint: endpoint(), stateDir, chunkSize: 8 * MiB, hashing, hashFirst: true };
+  // Hashed first at 12 MiB/s, stopped (the uploader destroyed) past 10 MiB.
+  const first = createNodeUploader({ ...options, limitRate: { hash: 12 * MiB } });
+  const [u] = await first.add([await fileFromPath(path)]);
+  if (!u) throw new Error("not added");
+  await until(first, u.key, (x) => x.hash.bytes >= 10 * MiB);
+  first.destroy();
+
+  const second = createNodeUploader(options);
+  await second.restore();
+  await second.add([await fileFromPath(path)]);
+  const done = await until(second, u.key, (x) => x.state.kind === "done");
+  expect(done.state).toMatchObject({ kind: "done", digest });
+  if (resumes) expect(done.resumedHashAt).toBeGreaterThanOrEqual(8 * MiB);
+  else expect(done.resumedHashAt).toBeUndefined();
+  expect(done.counters.hashRead).toBe(size - (done.resumedHashAt ?? 0));
+  second.destroy();
+});
+
+test("a file rewritten on disk while paused fails on resume with FILE_UNREADABLE; the edge gets none of the new bytes", async () => {
+  const { path } = await fixture("rewritten.bin", 24 * MiB, 45);
+  const uploader = createNodeUploader({ endpoint: endpoint(), stateDir: join(dir, "s-rewritten"), chunkSize: 8 * MiB, limitRate: { transfer: 12 * MiB } });
+  const [u] = await uploader.add([await fileFromPath(path)]);
+  if (!u) throw new Error("not added");
+  await until(uploader, u.key, (x) => x.transfer.bytes > 8 * MiB && x.uploadUrl !== undefined);
+  await uploader.pause(u.key);
+  const url = uploader.list()[0]?.uploadUrl ?? "";
+  const offset = async () => (await fetch(url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } })).headers.get("upload-offset");
+  const before = await offset();
+  await writeFile(path, seededBytes(24 * MiB + 1, 46));
+  await uploader.resume(u.key);
+  const failed = await until(uploader, u.key, (x) => x.state.kind === "failed");
+  expect(failed.state).toMatchObject({ kind: "failed", error: { code: "FILE_UNREADABLE", retryable: false } });
+  expect(await offset()).toBe(before);
   uploader.destroy();
 });
 
