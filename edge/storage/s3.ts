@@ -16,7 +16,6 @@
  */
 import { AwsClient } from "aws4fetch";
 import { withKeyValidation } from "./base.ts";
-import { isSizedStream } from "./body.ts";
 import {
   InvalidPartError,
   InvalidRangeError,

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import type { StorageDriver } from "../../edge/storage/driver.ts";
 import { readAll } from "../../edge/storage/body.ts";
 import { gatedDriver } from "../../edge/storage/testing.ts";
 import { deferred, until } from "../support/async.ts";
@@ -24,6 +25,23 @@ function counted(bytes: Uint8Array, size: number) {
 
 
 const CHUNK = 256 * 1024;
+
+/** `driver` with its puts of `key` held until `gate` settles (a rejected gate fails them). */
+function heldPut(driver: StorageDriver, key: string, gate: Promise<void>): StorageDriver & { parts: number[] } {
+  const parts: number[] = [];
+  return {
+    ...driver,
+    parts,
+    put: async (k, body, o) => {
+      if (k === key) await gate;
+      return driver.put(k, body, o);
+    },
+    resumeMultipart: (k, uploadId) => {
+      const mp = driver.resumeMultipart(k, uploadId);
+      return { ...mp, uploadPart: (n, body) => (parts.push(n), mp.uploadPart(n, body)) };
+    },
+  };
+}
 
 describe("upload writer on R2: the body is received while the previous part is stored", () => {
   test("part 2 is read and hashed while part 1 is in flight; the result is byte-identical", async () => {
@@ -80,6 +98,112 @@ describe("upload writer on R2: the body is received while the previous part is s
     const resumed = await resumeUploadWriter(r2(), { namespace, id }, testOptions());
     expect(resumed.offset).toBe(PART);
     await resumed.write(chunked(data.subarray(PART), CHUNK));
+    const done = await resumed.finish();
+    expect(done.digest).toBe(await sha256Of(data));
+    expect(sameBytes(await readAll((await r2().get(blobDataPath(done.digest))).body), data)).toBe(true);
+  });
+
+  test("part 2 is uploaded while part 1's commit is still being written; part 2 is committed only after it", async () => {
+    const namespace = newNamespace("commit-overlap");
+    const id = newId();
+    const data = seeded(3 * PART + 7, 33);
+    const commit1 = deferred();
+    const driver = heldPut(r2(), uploadHashStatePath(namespace, id, PART), commit1.promise);
+    const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions());
+    const writing = writer.write(chunked(data, CHUNK));
+
+    await until(() => driver.parts.includes(2), 5);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(driver.parts).toEqual([1, 2]); // part 3 waits: at most one commit behind the uploads
+    expect(writer.offset).toBe(0);
+
+    commit1.resolve();
+    expect(await writing).toEqual({ written: data.length, offset: data.length });
+    const done = await writer.finish();
+    expect(done.digest).toBe(await sha256Of(data));
+    expect(sameBytes(await readAll((await r2().get(blobDataPath(done.digest))).body), data)).toBe(true);
+  });
+
+  test("part 1's commit failing after part 2 was uploaded: nothing after it is committed, a resumed writer finishes", async () => {
+    const namespace = newNamespace("commit-fails");
+    const id = newId();
+    const data = seeded(3 * PART + 5, 34);
+    const commit1 = deferred();
+    const driver = heldPut(r2(), uploadHashStatePath(namespace, id, PART), commit1.promise);
+    const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions());
+    const outcome = writer.write(chunked(data, CHUNK)).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await until(() => driver.parts.includes(2), 5);
+    commit1.reject(new Error("store down"));
+    expect(((await outcome) as Error).message).toBe("store down");
+    expect(writer.offset).toBe(0);
+
+    const resumed = await resumeUploadWriter(r2(), { namespace, id }, testOptions());
+    expect(resumed.offset).toBe(0);
+    await resumed.write(chunked(data, CHUNK));
+    const done = await resumed.finish();
+    expect(done.digest).toBe(await sha256Of(data));
+    expect(sameBytes(await readAll((await r2().get(blobDataPath(done.digest))).body), data)).toBe(true);
+  });
+});
+
+describe("upload writer on R2: with the body's length known, parts stream to the store as they arrive", () => {
+  /** A body fed by hand, in chunks of CHUNK. */
+  function handFed() {
+    const t = new TransformStream<Uint8Array, Uint8Array>();
+    const w = t.writable.getWriter();
+    return {
+      body: t.readable,
+      async feed(bytes: Uint8Array) {
+        for (let at = 0; at < bytes.length; at += CHUNK) await w.write(bytes.slice(at, at + CHUNK));
+      },
+      end: () => w.close(),
+      fail: (error: Error) => w.abort(error),
+    };
+  }
+
+  test("part 1's upload starts before its last byte has arrived; the stored bytes are identical", async () => {
+    const namespace = newNamespace("stream-early");
+    const id = newId();
+    const data = seeded(2 * PART + 9, 35);
+    const driver = heldPut(r2(), "never-held", Promise.resolve());
+    const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions());
+    const fed = handFed();
+    const writing = writer.write(fed.body, { length: data.length });
+    await fed.feed(data.subarray(0, PART / 2));
+    await until(() => driver.parts.includes(1), 5);
+    await fed.feed(data.subarray(PART / 2));
+    await fed.end();
+    expect(await writing).toEqual({ written: data.length, offset: data.length });
+    const done = await writer.finish();
+    expect(done.digest).toBe(await sha256Of(data));
+    expect(sameBytes(await readAll((await r2().get(blobDataPath(done.digest))).body), data)).toBe(true);
+  });
+
+  test.each(["ends", "fails"] as const)("a body that %s early mid-part: the streamed part is dropped, its bytes are committed as the tail, the upload finishes", async (how) => {
+    const namespace = newNamespace(`stream-${how}`);
+    const id = newId();
+    const data = seeded(3 * PART + 4, 36);
+    const writer = await createUploadWriter(r2(), { namespace, id, length: data.length }, testOptions());
+    const fed = handFed();
+    const writing = writer.write(fed.body, { length: data.length }).then(
+      (r) => r,
+      (err: unknown) => err as Error,
+    );
+    const cut = PART + PART / 2 + 3;
+    await fed.feed(data.subarray(0, cut));
+    if (how === "ends") await fed.end();
+    else await fed.fail(new Error("client went away")).catch(() => undefined);
+    const outcome = await writing;
+    if (how === "ends") expect(outcome).toEqual({ written: cut, offset: cut });
+    else expect((outcome as Error).message).toBe("client went away");
+    expect(writer.offset).toBe(cut);
+
+    const resumed = await resumeUploadWriter(r2(), { namespace, id }, testOptions());
+    expect(resumed.offset).toBe(cut);
+    await resumed.write(chunked(data.subarray(cut), CHUNK), { length: data.length - cut });
     const done = await resumed.finish();
     expect(done.digest).toBe(await sha256Of(data));
     expect(sameBytes(await readAll((await r2().get(blobDataPath(done.digest))).body), data)).toBe(true);
