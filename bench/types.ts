@@ -64,9 +64,13 @@ export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
 
 /** Builds a row, computing the ratio and pass/fail from the target. */
-export function row(r: Omit<Row, "ratio" | "pass">): Row {
+/**
+ * A report row with its ratio and verdict. `ratio` defaults to value / baseline; a scenario that
+ * pairs its runs (item 1: both sides once per round) passes the median of the paired ratios.
+ */
+export function row(r: Omit<Row, "ratio" | "pass"> & { ratio?: number }): Row {
   // A baseline of about nothing (the peer re-sending a few header bytes) makes no useful ratio.
-  const ratio = r.baseline !== undefined && Math.abs(r.baseline) >= 0.01 ? r.value / r.baseline : undefined;
+  const ratio = r.ratio ?? (r.baseline !== undefined && Math.abs(r.baseline) >= 0.01 ? r.value / r.baseline : undefined);
   let pass: boolean | undefined;
   if (r.target) {
     const x = r.target.on === "ratio" ? ratio : r.value;

@@ -254,13 +254,30 @@ function countingStack(base: tus.HttpStack, onSend: (bytes: number) => void): tu
         setProgressHandler: (handler) => req.setProgressHandler(handler),
         send(body: unknown) {
           if (method === "PATCH" && body) onSend(bodySize(body));
-          return req.send(body);
+          const sending = req.send(body);
+          failWithBody(body, req);
+          return sending;
         },
         abort: () => req.abort(),
         getUnderlyingObject: () => req.getUnderlyingObject(),
       };
     },
   };
+}
+
+/**
+ * A body stream that fails mid-way (Node: the file changed on disk, client/disk-file.ts) must
+ * fail its request. Node's `pipe`, which tus-js-client's Node stack uses, leaves the request
+ * waiting for the rest of the body and the error unhandled (fatal for the process). Browsers
+ * send Blobs: nothing to do there.
+ */
+function failWithBody(body: unknown, req: tus.HttpRequest): void {
+  const stream = body as { once?: (event: "error", listener: (error: Error) => void) => unknown };
+  if (typeof stream?.once !== "function") return;
+  stream.once("error", (error) => {
+    const underlying = req.getUnderlyingObject() as { destroy?: (error: Error) => void } | null;
+    underlying?.destroy?.(error); // a request already aborted (pause) ignores it
+  });
 }
 
 function bodySize(body: unknown): number {

@@ -15,6 +15,7 @@ export interface NodeClientInput {
   killAt?: number;
   chunkSize?: number;
   hashFirst?: boolean | number;
+  hashing?: "native" | "resumable";
 }
 
 export interface NodeClientOutput {
@@ -75,6 +76,7 @@ const uploader = createNodeUploader({
   concurrency: 1,
   ...(input.chunkSize ? { chunkSize: input.chunkSize } : {}),
   ...(input.hashFirst !== undefined ? { hashFirst: input.hashFirst } : {}),
+  ...(input.hashing ? { hashing: input.hashing } : {}),
 });
 
 if (input.killAt !== undefined) {

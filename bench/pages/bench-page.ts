@@ -48,7 +48,15 @@ function lagProbe(): () => number {
 // (as for a person dropping a file on a loaded page) their script loading is not in the timing.
 const hasher = createWorkerHasher();
 
+/** The running upload's last snapshot, for the harness to log while it waits. */
+let lastSnapshot: unknown;
+
 const bench = {
+  /** What the running `upload()` last reported (state, hash and transfer progress, notice). */
+  async progress(): Promise<unknown> {
+    return lastSnapshot;
+  },
+
   /** The uploader's hasher (its Web Workers: reader, hash-wasm, IndexedDB checkpoints). */
   async hashUploader(key: string): Promise<{ ms: number; digest: string; startMs: number }> {
     await hasher.forget(key);
@@ -103,6 +111,7 @@ const bench = {
     const done = new Promise<string>((resolve, reject) => {
       uploader.on((event) => {
         const u = event.upload;
+        lastSnapshot = { event: event.type, state: u.state, hash: u.hash, transfer: u.transfer, notice: u.notice };
         if (!hashMs && u.hash.total > 0 && u.hash.bytes === u.hash.total) hashMs = performance.now() - t0;
         if (event.type === "error" && u.state.kind === "failed") reject(new Error(`${event.error.code}: ${event.error.message}`));
         if (u.state.kind === "done") resolve(u.state.digest);

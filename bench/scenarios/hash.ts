@@ -1,8 +1,13 @@
 /**
  * Item 1: the uploader's hashing throughput in Chromium (its Web Workers: a reader, hash-wasm,
  * IndexedDB checkpoints) against raw hash-wasm over the same bytes already in memory in the same
- * page, and against native SHA-256 (node:crypto, OpenSSL) on this machine. Runs are interleaved
- * and the best of each kept, so a burst of load from elsewhere hurts both sides alike.
+ * page, and against native SHA-256 (node:crypto, OpenSSL) on this machine.
+ *
+ * The verdict is the median of paired ratios: each round runs the uploader and raw hash-wasm back
+ * to back (order alternating, so a drift in load favours neither) and gives one ratio. This VM's
+ * speed swings by up to half within a minute; taking the best of each side apart let one lucky
+ * raw round (218 against 143-152 MB/s in the two others) set the ratio for all of them. The note
+ * keeps the per-round ratios and the best of each side.
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -15,23 +20,29 @@ export const hash: Scenario = {
   async run(ctx: BenchContext): Promise<Row[]> {
     const size = ctx.sizes.hash;
     const f = await ctx.file("hash", size);
-    const rounds = ctx.quick ? 1 : 3;
-    ctx.log(`hash: ${size / MiB} MiB in Chromium, ${rounds} interleaved rounds`);
+    const rounds = ctx.quick ? 1 : 5;
+    ctx.log(`hash: ${size / MiB} MiB in Chromium, ${rounds} paired rounds`);
     const b = await openBenchPage(ctx.stack.baseUrl);
-    let uploader = Number.POSITIVE_INFINITY;
-    let startMs = 0;
-    let raw = Number.POSITIVE_INFINITY;
+    const pairs: { uploader: number; raw: number; startMs: number }[] = [];
     let slices = Number.POSITIVE_INFINITY;
     try {
       await b.setFile(f.path);
-      for (let i = 0; i < rounds; i++) {
+      const runUploader = async (i: number) => {
         const u = await b.call("hashUploader", `bench-hash-${i}`);
         if (u.digest !== f.digest) throw new Error(`hash: uploader digest ${u.digest}`);
-        if (u.ms < uploader) startMs = u.startMs;
-        uploader = Math.min(uploader, u.ms);
+        return u;
+      };
+      const runRaw = async () => {
         const r = await b.call("hashRaw");
         if (r.digest !== f.digest) throw new Error(`hash: raw digest ${r.digest}`);
-        raw = Math.min(raw, r.ms);
+        return r;
+      };
+      for (let i = 0; i < rounds; i++) {
+        const rawFirst = i % 2 === 1;
+        const early = rawFirst ? await runRaw() : undefined;
+        const u = await runUploader(i);
+        const r = early ?? (await runRaw());
+        pairs.push({ uploader: u.ms, raw: r.ms, startMs: u.startMs });
         const s = await b.call("hashSlices");
         if (s.digest !== f.digest) throw new Error(`hash: slices digest ${s.digest}`);
         slices = Math.min(slices, s.ms);
@@ -39,6 +50,12 @@ export const hash: Scenario = {
     } finally {
       await b.close();
     }
+    // A ratio of speeds: raw time over uploader time.
+    const ratios = pairs.map((p) => p.raw / p.uploader);
+    const ratio = median(ratios);
+    const uploader = Math.min(...pairs.map((p) => p.uploader));
+    const raw = Math.min(...pairs.map((p) => p.raw));
+    const startMs = median(pairs.map((p) => p.startMs));
     const data = await readFile(f.path);
     let native = Number.POSITIVE_INFINITY;
     for (let i = 0; i < rounds; i++) {
@@ -51,12 +68,13 @@ export const hash: Scenario = {
       row({
         item: 1,
         metric: `Uploader hashing in Chromium (Web Worker, reads + IndexedDB checkpoints), ${label}`,
-        value: mbps(size, uploader),
+        value: mbps(size, median(pairs.map((p) => p.uploader))),
         unit: "MB/s",
-        baseline: mbps(size, raw),
+        baseline: mbps(size, median(pairs.map((p) => p.raw))),
         baselineLabel: "raw hash-wasm on the same bytes in memory, same page",
+        ratio,
         target: { on: "ratio", direction: "higher", limit: 0.95, text: ">= 0.95x raw hash-wasm" },
-        note: `workers started at page load; ${startMs.toFixed(0)} ms from start() to the checkpoint read`,
+        note: `median speeds; ratio: median of ${rounds} paired rounds (${ratios.map((x) => x.toFixed(2)).join(", ")}); best of each: ${mbps(size, uploader).toFixed(0)} vs ${mbps(size, raw).toFixed(0)} MB/s; workers started at page load, ${startMs.toFixed(0)} ms from start() to the checkpoint read`,
       }),
       row({
         item: 1,
@@ -77,3 +95,9 @@ export const hash: Scenario = {
     ];
   },
 };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}

@@ -18,7 +18,18 @@ export const mainThread: Scenario = {
     let r: Awaited<ReturnType<typeof b.call<"upload">>>;
     try {
       await b.setFile(f.path);
-      r = await b.call("upload");
+      // Where a slow upload stands, every 15 s (a stuck run then shows what it waits for).
+      const watch = setInterval(() => {
+        b.call("progress").then(
+          (p) => ctx.log(`main-thread: still uploading: ${JSON.stringify(p)}`),
+          () => undefined,
+        );
+      }, 15_000);
+      try {
+        r = await b.call("upload");
+      } finally {
+        clearInterval(watch);
+      }
     } finally {
       await b.close();
     }

@@ -1,9 +1,10 @@
 /**
  * Items 3 and 4: end-to-end upload speed over loopback, and the edge's CPU per MiB.
  * - ours: the client library in Node (bench/children/node-client.ts, library defaults: a 1 GiB
- *   file is hashed first, then sent with its digest declared) -> the built edge in workerd ->
- *   local R2 (bench/baseline.ts: no vite dev in between, as in production); and once more with
- *   `hashFirst: false` (hashing alongside, the digest declared on the PATCH after it is known);
+ *   file is hashed first with node:crypto, then sent with its digest declared) -> the built edge
+ *   in workerd -> local R2 (bench/baseline.ts: no vite dev in between, as in production); and
+ *   twice more, each on a file of its own: `hashFirst: false` (hashing alongside, the digest
+ *   declared on the PATCH after it is known) and `hashing: "resumable"` (hash-wasm, checkpointed);
  * - (a) one plain PUT of the same file into the same local R2, by a worker in the same workerd
  *   process (bench/baseline-worker.js);
  * - (b) tus-js-client -> @tus/server + @tus/file-store, same chunk size as ours (32 MiB);
@@ -16,7 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runChild } from "../child.ts";
-import type { NodeClientOutput } from "../children/node-client.ts";
+import type { NodeClientInput, NodeClientOutput } from "../children/node-client.ts";
 import type { PeerClientOutput } from "../children/peer-client.ts";
 import { putRange } from "../http.ts";
 import { cpuSeconds, watch } from "../proc.ts";
@@ -87,14 +88,19 @@ export const upload: Scenario = {
     const hashed = await baselinePut("workerd receive + hash", "/hash", (r) => r.body.includes(f.digest));
     const drained = await baselinePut("workerd receive only", "/drain", (r) => r.status === 204);
 
-    ctx.log(`upload: client library -> edge, hashing alongside (hashFirst: false), ${label}`);
-    const alongside = await attempt("client library, hashing alongside", async () => {
-      const r = await watchBoth(() =>
-        runChild<NodeClientOutput>("node-client.ts", { file: f.path, endpoint: `${ctx.baseline.edgeUrl}/files`, stateDir: join(ctx.dir, "upload-state-alongside"), hashFirst: false }),
-      );
-      if (r.result.out.digest !== f.digest) throw new Error(`wrong digest ${r.result.out.digest ?? r.result.out.error}`);
-      return r;
-    });
+    /** The library again with other options, on a file of its own (the edge would dedupe the same bytes). */
+    const variant = (what: string, name: string, options: Partial<NodeClientInput>) =>
+      attempt(what, async () => {
+        ctx.log(`upload: client library -> edge, ${what}, ${label}`);
+        const g = await ctx.file(`upload-${name}`, size);
+        const r = await watchBoth(() =>
+          runChild<NodeClientOutput>("node-client.ts", { file: g.path, endpoint: `${ctx.baseline.edgeUrl}/files`, stateDir: join(ctx.dir, `upload-state-${name}`), ...options }),
+        );
+        if (r.result.out.digest !== g.digest) throw new Error(`wrong digest ${r.result.out.digest ?? r.result.out.error}`);
+        return r;
+      });
+    const alongside = await variant("hashing alongside (hashFirst: false)", "alongside", { hashFirst: false });
+    const resumable = await variant("hash-wasm with checkpoints (hashing: resumable)", "resumable", { hashing: "resumable" });
 
     ctx.log("upload: tus-js-client -> @tus/server");
     const peerMBps = await attempt("peer", async () => {
@@ -127,7 +133,7 @@ export const upload: Scenario = {
         baseline: putMBps,
         baselineLabel: "one plain PUT into the same local R2 (a worker in the same workerd, the same R2 simulator)",
         target: { on: "ratio", direction: "higher", limit: 0.8, text: ">= 0.8x plain PUT" },
-        note: `library defaults: the file is hashed first (up to 1 GiB), then sent; client process CPU ${ours.result.out.cpu.toFixed(1)} s for ${(ours.result.out.ms / 1000).toFixed(1)} s, hashing included`,
+        note: `library defaults: the file is hashed first (up to 1 GiB; node:crypto in Node), then sent; client process CPU ${ours.result.out.cpu.toFixed(1)} s for ${(ours.result.out.ms / 1000).toFixed(1)} s, hashing included`,
       }),
       row({
         item: 3,
@@ -138,6 +144,15 @@ export const upload: Scenario = {
         baselineLabel: "one plain PUT into the same local R2",
         target: { on: "ratio", direction: "higher", limit: 0.8, text: ">= 0.8x plain PUT" },
         note: "the digest goes on the first PATCH after hashing ends; the edge then moves the parts stored before it to the blob path (in that PATCH), so the finish copies nothing",
+      }),
+      row({
+        item: 3,
+        metric: `Upload ${label}: client library (Node, hashing: "resumable": hash-wasm checkpointed, as in browsers) -> edge -> local R2`,
+        value: resumable ? mbps(size, resumable.result.out.ms) : Number.NaN,
+        unit: "MB/s",
+        baseline: putMBps,
+        baselineLabel: "one plain PUT into the same local R2",
+        note: `hashed first, as the default run; client process CPU ${resumable ? resumable.result.out.cpu.toFixed(1) : "?"} s (the default, node:crypto: ${ours.result.out.cpu.toFixed(1)} s)`,
       }),
       row({
         item: 3,
