@@ -324,7 +324,6 @@ export class UploadObject extends DurableObject<Env> {
           // an oversized body leaves the upload as it was. Same for a per-request checksum.
           transactional: req.checksum !== undefined || req.contentLength === null,
           maxBytes: Math.min(remaining, config.maxPatchSize),
-          ...(req.contentLength !== null ? { length: req.contentLength } : {}),
           ...(req.checksum ? { checksum: req.checksum } : {}),
         });
       } catch (err) {

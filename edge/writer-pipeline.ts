@@ -17,7 +17,10 @@
  * The next part's upload does not wait for this part's commit (its small writes to the store and
  * the record): the store is kept busy with part bytes instead of idling once per part (bench
  * item 3). A part uploaded whose predecessor then fails to commit is never committed; a later
- * writer uploads that part number again, which replaces it.
+ * writer uploads that part number again, which replaces it. (Streaming a part to the store
+ * while its bytes arrive, to spare the store its idle wait at each PATCH's first part, was
+ * measured and dropped: workerd then kept memory per streamed part, bench item 7 going from
+ * 1.23x to 1.31-1.45x RSS between 256 MiB and 2 GiB; docs/bench.md, session 4.)
  * Only exactly full parts are sent; the bytes after the last one (`pending`) are the caller's to
  * commit as the tail. A failed stage is remembered (`failed`), surfaces at the next boundary, the
  * next chunk, or `drain`, and stops the pipeline: nothing is committed after a gap, and the bytes
@@ -26,12 +29,7 @@
  * not); the caller always settles before it returns, so nothing is still being stored after
  * `write` ends.
  */
-import type { SizedStream, UploadedPart } from "./storage/driver.ts";
-
-/** The error an abandoned streamed part's upload is ended with (never surfaces). */
-class PartAbandoned extends Error {
-  override readonly name = "PartAbandoned";
-}
+import type { UploadedPart } from "./storage/driver.ts";
 
 export interface PartPipelineOptions {
   partSize: number;
@@ -46,19 +44,8 @@ export interface PartPipelineOptions {
    * allocated when it has none big enough.
    */
   buffers?: Uint8Array[];
-  /**
-   * Stores a full part, given as its bytes or as a stream of exactly `partSize` bytes; absent
-   * while the whole upload fits one part (nothing is sent then).
-   */
-  uploadPart?: (partNumber: number, body: Uint8Array | SizedStream) => Promise<UploadedPart>;
-  /**
-   * Body bytes this write will deliver (its Content-Length), when known. A part the body is
-   * sure to complete is then streamed to the store as its bytes arrive, not sent once its last
-   * byte is in: the store starts on a PATCH's first part at once instead of idling while that
-   * part is received and hashed (bench item 3). A body that ends early abandons the streamed
-   * part (its upload fails and is ignored); its bytes are in the buffer, committed as the tail.
-   */
-  expected?: number;
+  /** Stores a full part; absent while the whole upload fits one part (nothing is sent then). */
+  uploadPart?: (partNumber: number, bytes: Uint8Array) => Promise<UploadedPart>;
   /** Sees every byte in order before it is buffered (hasher, body checksum). */
   consume: (bytes: Uint8Array) => void | Promise<void>;
   /** The hasher state now, at a part boundary (undefined: none to save). */
@@ -78,8 +65,6 @@ export class PartPipeline {
   private uploading: Promise<void> | undefined;
   private committing: Promise<void> | undefined;
   private committingBefore: Promise<void> | undefined;
-  /** The current buffer's part while it is streamed to the store (see `expected`). */
-  private streaming: { controller: ReadableStreamDefaultController<Uint8Array>; upload: Promise<UploadedPart> } | undefined;
   private failure: { error: unknown } | undefined;
 
   /** Every buffer this pipeline took, to give back to the pool. */
@@ -125,14 +110,11 @@ export class PartPipeline {
     if (this.failure) await this.drain(); // throws: stop reading as soon as a part failed
     while (chunk.length > 0) {
       this.buffer ??= this.nextBuffer();
-      if (!this.streaming) this.streamIfComplete(this.buffer);
       const piece = chunk.subarray(0, this.buffer.length - this.fill);
       // Cannot happen: the buffers hold the rest of the upload and the caller caps the body.
       if (piece.length === 0) throw new Error("upload buffer overflow");
       await this.opts.consume(piece);
       this.buffer.set(piece, this.fill);
-      // A view, not a copy: the buffer is not written again before this part's upload settles.
-      this.streaming?.controller.enqueue(this.buffer.subarray(this.fill, this.fill + piece.length));
       this.fill += piece.length;
       this.received += piece.length;
       chunk = chunk.subarray(piece.length);
@@ -148,35 +130,12 @@ export class PartPipeline {
 
   /** Waits for the part in flight and every commit, whatever their outcome. */
   async settle(): Promise<void> {
-    // The body ended (or failed) before the streamed part was complete: its bytes stay in the
-    // buffer for the tail, and its upload is ended unfinished.
-    if (this.streaming) {
-      this.streaming.controller.error(new PartAbandoned("the body ended before this part was complete"));
-      this.streaming = undefined;
-    }
     await this.uploading;
     await this.committing;
     this.uploading = this.committing = this.committingBefore = undefined;
   }
 
-  /** Starts streaming the part in `buffer` when the body is sure to fill it (a full-size part). */
-  private streamIfComplete(buffer: Uint8Array): void {
-    const { uploadPart, expected, partSize } = this.opts;
-    if (!uploadPart || expected === undefined || buffer.length !== partSize) return;
-    if (this.received + (partSize - this.fill) > expected) return;
-    const partNumber = this.opts.firstPartNumber + this.sent;
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const stream = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
-    if (this.fill > 0) controller.enqueue(buffer.subarray(0, this.fill)); // the tail this write started with
-    const upload = (async () => uploadPart(partNumber, { stream, length: partSize }))();
-    upload.catch(() => undefined); // abandoned: ignored; otherwise it surfaces through send()
-    this.streaming = { controller, upload };
-  }
-
   private async send(uploadPart: NonNullable<PartPipelineOptions["uploadPart"]>): Promise<void> {
-    const streamed = this.streaming;
-    this.streaming = undefined;
-    streamed?.controller.close();
     await this.uploading; // the previous part is stored: its buffer is free again
     await this.committingBefore; // and the commit before it is done: commits never pile up
     if (this.failure) throw this.failure.error;
@@ -185,7 +144,7 @@ export class PartPipeline {
     const received = this.received;
     const state = this.opts.saveState(); // at the boundary, before any later byte is hashed
     const previous = this.committing;
-    const upload = streamed?.upload ?? (async () => uploadPart(partNumber, bytes))();
+    const upload = (async () => uploadPart(partNumber, bytes))();
     const fail = (error: unknown) => void (this.failure ??= { error });
     this.uploading = upload.then(() => undefined, fail);
     this.committingBefore = previous;

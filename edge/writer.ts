@@ -57,7 +57,6 @@ import {
   MULTIPART_LIMITS,
   PathNotFoundError,
   PreconditionFailedError,
-  type SizedStream,
   type StorageDriver,
   type UploadedPart,
 } from "./storage/driver.ts";
@@ -110,11 +109,6 @@ export interface WriteOptions {
   transactional?: boolean;
   /** Refuse a body longer than this (BodyTooLargeError). */
   maxBytes?: number;
-  /**
-   * The body's length when the caller knows it (Content-Length): parts it will complete are
-   * streamed to the store while they arrive (edge/writer-pipeline.ts, `expected`).
-   */
-  length?: number;
   /** tus checksum of this body. */
   checksum?: { algorithm: "sha1" | "sha256"; expected: Uint8Array };
 }
@@ -333,8 +327,7 @@ class Writer implements UploadWriter {
       tail: this.tail,
       buffers: this.buffers,
       firstPartNumber: this.etags.length + 1,
-      ...(multipart ? { uploadPart: (n: number, body: Uint8Array | SizedStream) => multipart.uploadPart(n, body) } : {}),
-      ...(opts.length !== undefined ? { expected: opts.length } : {}),
+      ...(multipart ? { uploadPart: (n: number, bytes: Uint8Array) => multipart.uploadPart(n, bytes) } : {}),
       consume: async (bytes) => {
         hasher?.update(bytes);
         await checksum?.update(bytes);
