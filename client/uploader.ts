@@ -36,7 +36,7 @@ export interface UploaderPlatform {
   store: UploadStore;
   hasher: Hasher;
   locks?: Locks;
-  /** Node's http stack wants bytes, not Blobs. */
+  /** Turns bytes [start, end) of the file into a request body: Node's http stack wants a stream, not a Blob. */
   toBody?: (file: Blob, start: number, end: number) => Promise<unknown>;
   /** Base for a relative endpoint (the page's URL in browsers). */
   baseUrl?: string;
