@@ -236,7 +236,7 @@ function blobFileReader(input: TransferInput): tus.FileReader {
 }
 
 /** The file could not be read: gone, unreadable, or changed on disk (client/disk-file.ts). */
-function isFileReadError(error: Error | null | undefined): boolean {
+export function isFileReadError(error: Error | null | undefined): boolean {
   return !!error && /NotReadable|NotFound|FileChanged|could not be read|ENOENT/i.test(`${error.name} ${error.message}`);
 }
 

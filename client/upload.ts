@@ -17,7 +17,7 @@ import { fingerprint } from "./fingerprint.ts";
 import type { Hasher, HashRun } from "./hasher.ts";
 import { createMeter } from "./progress.ts";
 import type { UploadRecord, UploadStore } from "./store.ts";
-import { resolveToken, startTransfer, type TokenSource, TransferError, type TransferRun } from "./transfer.ts";
+import { isFileReadError, resolveToken, startTransfer, type TokenSource, TransferError, type TransferRun } from "./transfer.ts";
 import type { UploadError, UploadSnapshot, UploadState } from "./types.ts";
 
 export interface UploadContext {
@@ -418,9 +418,8 @@ export function createUpload(
 
 /** A file read failure in words a person can act on. */
 export function readError(error: unknown): UploadError {
-  const name = error instanceof Error ? error.name : "";
   const message = error instanceof Error ? error.message : String(error);
-  if (name === "NotReadableError" || name === "NotFoundError" || /ENOENT|could not be read|changed/i.test(message)) {
+  if ((error instanceof Error && isFileReadError(error)) || /changed/i.test(message)) {
     return { code: "FILE_UNREADABLE", message: "The file can no longer be read (moved, deleted or changed on disk). Add it again to continue.", retryable: false };
   }
   return { code: "SERVER", message: `Unexpected failure: ${message}`, retryable: true };
