@@ -217,6 +217,32 @@ export class StorageDriverError extends StorageError {
   }
 }
 
+/**
+ * The store failed in a way that may pass (throttling, a 5xx, a network error, a request that
+ * timed out) and the driver's retries ran out. Nothing about the operation's effect is known
+ * beyond what the driver says; the HTTP layer answers it 503 with `Retry-After` so clients retry,
+ * instead of a 500 that suggests a bug or a 4xx that tells them to give up.
+ */
+export class StorageUnavailableError extends StorageError {
+  override readonly name = "StorageUnavailableError";
+  constructor(
+    path: string,
+    driver: string,
+    /** Attempts made before giving up (1 when the request could not be retried). */
+    readonly attempts: number,
+    /** The store's own `Retry-After` hint in seconds, when it sent one. */
+    readonly retryAfterSeconds?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${driver}: store unavailable for ${path} after ${attempts} attempt${attempts === 1 ? "" : "s"}${options?.cause instanceof Error ? `: ${options.cause.message}` : ""}`,
+      path,
+      driver,
+      options,
+    );
+  }
+}
+
 /** R2's and S3's multipart limits, shared by the drivers and the writer. */
 export const MULTIPART_LIMITS = {
   minPartSize: 5 * 1024 * 1024,
