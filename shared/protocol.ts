@@ -123,7 +123,12 @@ export type EdgeErrorCode =
   | ErrorCode
   | "CONFIG_INVALID" // 500: a wrangler var does not parse; the message names it
   | "NOT_FOUND" // 404: no such route
-  | "METHOD_NOT_ALLOWED"; // 405
+  | "METHOD_NOT_ALLOWED" // 405
+  | "STORAGE_UNAVAILABLE" // 503 + Retry-After: the store failed or timed out; nothing lost, retry
+  | "UPLOAD_BUSY" // 503 + Retry-After: the upload's finish is still in progress; retry
+  | "UPLOAD_RESTART_REQUIRED" // 410: the server can no longer verify this upload's bytes; start it again
+  | "BODY_INCOMPLETE" // 400: the request body broke off or stalled; HEAD for the committed offset
+  | "RATE_LIMITED"; // 429 + Retry-After: a namespace limit (open uploads or bytes) is reached
 
 /** Our headers that a cross-origin page must be able to read (Access-Control-Expose-Headers). */
 export const EXPOSED_HEADERS = [
