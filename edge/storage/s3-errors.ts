@@ -180,3 +180,47 @@ export function s3Failure(err: S3ResponseError, ctx: S3ErrorContext): StorageErr
   }
   return new S3RequestError(path, driver, err);
 }
+
+/**
+ * S3 codes that may pass when the same request is sent again (AWS's retry guidance; R2's S3
+ * endpoint and MinIO use the same codes): throttling, internal errors, a busy or timed-out
+ * connection, a conditional write racing another one in flight.
+ */
+const TRANSIENT_CODES = new Set([
+  "SlowDown",
+  "InternalError",
+  "ServiceUnavailable",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "Throttling",
+  "ThrottlingException",
+  "ThrottledException",
+  "RequestThrottled",
+  "RequestLimitExceeded",
+  "TooManyRequests",
+  "BandwidthLimitExceeded",
+  "OperationAborted",
+  "PriorRequestNotComplete",
+  "EC2ThrottledException",
+]);
+
+/** Statuses that are transient whatever the code says (a proxy in front of the store may send them without one). */
+const TRANSIENT_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+/** Whether an S3 error response may pass if the request is sent again. */
+export function isTransientS3(err: S3ResponseError): boolean {
+  return TRANSIENT_CODES.has(err.code) || TRANSIENT_STATUSES.has(err.status);
+}
+
+/**
+ * Whether the store may have carried the request out although it answered this error. Throttling
+ * (SlowDown, 503, 429) and RequestTimeout (the store did not receive the whole body) are refused
+ * before any effect; a 500/502/504 or an InternalError may come after the write took effect, as
+ * may a 200 whose body is an `<Error>` (CopyObject and CompleteMultipartUpload send one when they
+ * fail after answering 200).
+ */
+export function mayHaveTakenEffect(err: S3ResponseError): boolean {
+  if (err.status === 200) return true;
+  if (err.status === 429 || err.status === 503 || err.code === "SlowDown" || err.code === "RequestTimeout") return false;
+  return err.status >= 500 || err.code === "InternalError";
+}

@@ -21,6 +21,9 @@ import {
   InvalidRangeError,
   MULTIPART_LIMITS,
   MultipartUnknownError,
+  PathNotFoundError,
+  PreconditionFailedError,
+  StorageUnavailableError,
   type ByteRange,
   type GetResult,
   type MultipartUpload,
@@ -30,7 +33,8 @@ import {
   type StorageDriver,
   type UploadedPart,
 } from "./driver.ts";
-import { readS3Error, s3Failure, S3RequestError, S3ResponseError, type S3ErrorContext } from "./s3-errors.ts";
+import { parseRetryAfter, retrying, retryPolicy, type RetryPolicy } from "./retry.ts";
+import { isTransientS3, mayHaveTakenEffect, readS3Error, s3Failure, S3RequestError, S3ResponseError, type S3ErrorContext } from "./s3-errors.ts";
 import { buildXml, child, children, parseXml, text, type XmlElement } from "./s3-xml.ts";
 
 export { S3BucketNotFoundError, S3CredentialsError, S3RequestError, S3ResponseError } from "./s3-errors.ts";
@@ -41,6 +45,15 @@ const GiB = 1024 * 1024 * 1024;
 const MAX_COPY_OBJECT_SIZE = 5 * GiB;
 const DEFAULT_COPY_PART_SIZE = 512 * 1024 * 1024;
 const COPY_CONCURRENCY = 4;
+/** Default time for a request to answer (headers, plus the XML body of calls that have one). */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Default slowest transfer rate a body may have before its request counts as hung: 1 MiB/s. */
+const DEFAULT_TIMEOUT_BYTES_PER_SECOND = 1024 * 1024;
+/**
+ * The store's clock (Initiated of ListMultipartUploads) is compared with ours through its Date
+ * header, which has one-second resolution: candidates are taken this much wider on each side.
+ */
+const CLOCK_MARGIN_MS = 2_000;
 
 export interface S3DriverOptions {
   /**
@@ -66,12 +79,51 @@ export interface S3DriverOptions {
   multipartCopyThreshold?: number;
   /** Part size of such a copy (default 512 MiB, grown when 10,000 parts would not suffice). */
   copyPartSize?: number;
-  /** Attempts after the first for requests whose body can be sent again, on 429/5xx or a network error (default 2). */
+  /**
+   * How transient faults (429, 5xx, SlowDown, InternalError, network errors, timeouts) are
+   * retried, for requests whose body can be sent again (./retry.ts; default 6 attempts, full
+   * jitter over windows of 200 ms doubling to 10 s, a Retry-After of up to 20 s honoured).
+   * Once they are used up the call fails with StorageUnavailableError.
+   */
+  retry?: Partial<RetryPolicy>;
+  /** @deprecated Attempts after the first; `retry.attempts` is the number of attempts in all. */
   retries?: number;
+  /**
+   * How long a request may go without answering before it counts as failed (and is retried when
+   * its body can be sent again): default 30 s for the headers, and for calls answering XML
+   * (listings, CopyObject, CompleteMultipartUpload...) for the body too; a hung store must not
+   * hold the upload's queue forever. Requests carrying or copying bytes get longer (see
+   * `timeoutBytesPerSecond`).
+   */
+  requestTimeoutMs?: number;
+  /**
+   * The slowest rate at which a body (sent, or copied by the store for CopyObject and
+   * UploadPartCopy) still counts as moving: the timeout grows by its length at this rate
+   * (default 1 MiB/s, so an 8 MiB part may take 30 + 8 s).
+   */
+  timeoutBytesPerSecond?: number;
 }
 
 /** One prepared request body: bytes, or a stream of known length (sent once, never retried). */
 type Payload = { bytes: Uint8Array; length: number } | { stream: ReadableStream<Uint8Array>; length: number };
+
+/** What the attempts of one call came to, for callers that must tell "refused" from "lost answer". */
+interface Attempts {
+  count: number;
+  /** An attempt failed in a way that may have come after the store carried it out (timeout, network error, 500...). */
+  effectUnknown: boolean;
+}
+
+/** One attempt's transient failure; it never leaves the driver (exhausted retries become StorageUnavailableError). */
+class TransientAttempt extends Error {
+  constructor(
+    readonly failure: S3ResponseError,
+    readonly retryAfterMs: number | undefined,
+    readonly effectUnknown: boolean,
+  ) {
+    super(failure.message);
+  }
+}
 
 /** A driver over one bucket of an S3-compatible store, behind the key-validating wrapper. */
 export function createS3Driver(options: S3DriverOptions): StorageDriver {
@@ -86,7 +138,10 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
   if (copyPartSize < MULTIPART_LIMITS.minPartSize || copyPartSize > MULTIPART_LIMITS.maxPartSize) {
     throw new RangeError(`createS3Driver: copyPartSize must be from ${MULTIPART_LIMITS.minPartSize} to ${MULTIPART_LIMITS.maxPartSize}`);
   }
-  const retries = options.retries ?? 2;
+  const policy = retryPolicy({ ...(options.retries !== undefined ? { attempts: options.retries + 1 } : {}), ...options.retry });
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const bytesPerMs = (options.timeoutBytesPerSecond ?? DEFAULT_TIMEOUT_BYTES_PER_SECOND) / 1000;
+  if (!(requestTimeoutMs > 0) || !(bytesPerMs > 0)) throw new RangeError("createS3Driver: requestTimeoutMs and timeoutBytesPerSecond must be positive");
   const send = options.fetch ?? ((request: Request) => fetch(request));
   const client = new AwsClient({
     accessKeyId: options.accessKeyId,
@@ -116,14 +171,27 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     context: Omit<S3ErrorContext, "driver" | "endpoint" | "bucket">;
     headers?: Record<string, string>;
     body?: Payload;
+    /** Bytes the store moves for this call without us sending them (CopyObject, UploadPartCopy): time it may take. */
+    work?: number;
   }
 
-  /** Signs and sends; any error response becomes a typed error. */
-  const request = async (call: Call): Promise<Response> => {
+  /**
+   * Signs and sends, retrying transient faults under the policy when the body can be sent again,
+   * each attempt bounded by the timeout. An error response becomes a typed error; a transient one
+   * still failing after the last attempt becomes StorageUnavailableError. With `readXml`, the
+   * body is read (within the timeout) and parsed, and a 200 whose body is an `<Error>` is treated
+   * as the error it is (S3 sends one when CopyObject, UploadPartCopy or CompleteMultipartUpload
+   * fails after the 200 went out), so it is retried like any other.
+   */
+  const exchange = async (call: Call, readXml: boolean, seen: Attempts): Promise<{ response: Response; xml?: XmlElement }> => {
     const ctx: S3ErrorContext = { driver: NAME, endpoint: where, bucket, ...call.context };
-    const headers: Record<string, string> = { ...call.headers };
     const replayable = !call.body || "bytes" in call.body;
-    for (let attempt = 0; ; attempt++) {
+    const timeoutMs = requestTimeoutMs + Math.ceil(((call.body?.length ?? 0) + (call.work ?? 0)) / bytesPerMs);
+    const transient = (failure: S3ResponseError, response?: Response) =>
+      new TransientAttempt(failure, parseRetryAfter(response?.headers.get("retry-after")), mayHaveTakenEffect(failure));
+    const attempt = async (): Promise<{ response: Response; xml?: XmlElement }> => {
+      seen.count++;
+      const headers: Record<string, string> = { ...call.headers };
       let body: BodyInit | undefined;
       if (call.body) {
         body = "bytes" in call.body ? (call.body.bytes as Uint8Array<ArrayBuffer>) : call.body.stream;
@@ -131,34 +199,68 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         // the header also tells a wrapping `fetch` option (byte counting in tests) the length.
         headers["content-length"] = String(call.body.length);
       }
-      let response: Response;
-      try {
-        const signed = await client.sign(call.url, { method: call.method, headers, ...(body !== undefined ? { body } : {}) });
-        response = await send(signed);
-      } catch (err) {
-        if (replayable && attempt < retries) {
-          await backoff(attempt);
-          continue;
+      const signed = await client.sign(call.url, { method: call.method, headers, ...(body !== undefined ? { body } : {}) });
+      const controller = new AbortController();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // Raced against the fetch as well as aborting it, so a `fetch` that ignores its signal
+      // cannot hold the caller either.
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          controller.abort();
+          reject(new TransientAttempt(new S3ResponseError(call.operation, "Timeout", 0, undefined, `no answer within ${timeoutMs} ms`), undefined, true));
+        }, timeoutMs);
+      });
+      expired.catch(() => undefined);
+      const bounded = async <T>(work: Promise<T>): Promise<T> => {
+        try {
+          return await Promise.race([work, expired]);
+        } catch (err) {
+          if (err instanceof TransientAttempt) throw err;
+          throw new TransientAttempt(new S3ResponseError(call.operation, "NetworkError", 0, undefined, String((err as Error)?.message ?? err)), undefined, true);
         }
-        throw new S3RequestError(call.context.path, NAME, new S3ResponseError(call.operation, "NetworkError", 0, undefined, String((err as Error)?.message ?? err)));
+      };
+      try {
+        const response = await bounded(send(new Request(signed, { signal: controller.signal })));
+        if (!response.ok) {
+          const failure = await bounded(readS3Error(call.operation, response));
+          if (isTransientS3(failure)) throw transient(failure, response);
+          throw s3Failure(failure, ctx);
+        }
+        if (!readXml) return { response };
+        const xml = parseXml(await bounded(response.text()));
+        if (child(xml, "Error")) {
+          const failure = await readS3Error(call.operation, response, xml);
+          if (isTransientS3(failure)) throw transient(failure, response);
+          throw s3Failure(failure, ctx);
+        }
+        return { response, xml };
+      } catch (err) {
+        if (err instanceof TransientAttempt && err.effectUnknown) seen.effectUnknown = true;
+        throw err;
+      } finally {
+        if (timer !== undefined) clearTimeout(timer);
       }
-      if (response.ok) return response;
-      if (replayable && attempt < retries && (response.status === 429 || response.status >= 500)) {
-        await response.body?.cancel();
-        await backoff(attempt);
-        continue;
-      }
-      throw s3Failure(await readS3Error(call.operation, response), ctx);
-    }
+    };
+    return retrying(attempt, {
+      // A streamed body cannot be sent again: one attempt, and a transient failure is still
+      // reported as one.
+      policy: replayable ? policy : { ...policy, attempts: 1 },
+      classify: (err) => (err instanceof TransientAttempt ? (err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }) : undefined),
+      exhausted: (err, attempts, retryAfterMs) =>
+        new StorageUnavailableError(call.context.path, NAME, attempts, retryAfterMs === undefined ? undefined : Math.ceil(retryAfterMs / 1000), {
+          cause: err instanceof TransientAttempt ? err.failure : err,
+        }),
+    });
   };
 
-  /** For calls that may answer 200 with an `<Error>` body (CopyObject, UploadPartCopy, Complete). */
-  const xmlResult = async (call: Call, response: Response): Promise<XmlElement> => {
-    const xml = parseXml(await response.text());
-    if (child(xml, "Error")) {
-      throw s3Failure(await readS3Error(call.operation, response, xml), { driver: NAME, endpoint: where, bucket, ...call.context });
-    }
-    return xml;
+  /** A call answered by its status and headers (the body, if any, is the caller's). */
+  const request = async (call: Call, seen: Attempts = { count: 0, effectUnknown: false }): Promise<Response> =>
+    (await exchange(call, false, seen)).response;
+
+  /** A call answered with an XML document (listings, CreateMultipartUpload, copies, Complete, DeleteObjects). */
+  const requestXml = async (call: Call, seen: Attempts = { count: 0, effectUnknown: false }): Promise<{ response: Response; xml: XmlElement }> => {
+    const { response, xml } = await exchange(call, true, seen);
+    return { response, xml: xml ?? parseXml("") };
   };
 
   const head = async (key: string): Promise<ObjectInfo> => {
@@ -171,13 +273,13 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     const parts = new Map<number, { etag: string; size: number }>();
     let marker: string | undefined;
     do {
-      const response = await request({
+      const { xml } = await requestXml({
         operation: "ListParts",
         method: "GET",
         url: url(key, { uploadId, "max-parts": 1000, "part-number-marker": marker }),
         context: { path: key, uploadId },
       });
-      const result = child(parseXml(await response.text()), "ListPartsResult");
+      const result = child(xml, "ListPartsResult");
       for (const part of children(result, "Part")) {
         parts.set(Number(text(part, "PartNumber")), { etag: unquote(text(part, "ETag") ?? ""), size: Number(text(part, "Size")) });
       }
@@ -212,9 +314,21 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           buildXml({ CompleteMultipartUpload: { Part: parts.map((p) => ({ PartNumber: String(p.partNumber), ETag: `"${p.etag}"` })) } }),
         ),
       };
-      const response = await request(call);
-      const result = child(await xmlResult(call, response), "CompleteMultipartUploadResult");
-      return { key, size, etag: unquote(text(result, "ETag") ?? ""), modified: dateOf(response.headers) };
+      const seen: Attempts = { count: 0, effectUnknown: false };
+      try {
+        const { response, xml } = await requestXml(call, seen);
+        const result = child(xml, "CompleteMultipartUploadResult");
+        return { key, size, etag: unquote(text(result, "ETag") ?? ""), modified: dateOf(response.headers) };
+      } catch (err) {
+        // An earlier attempt may have completed the upload and lost its answer: the retry then
+        // finds the upload id gone. The object is ours when its ETag is the multipart ETag of
+        // exactly these parts (S3's MD5 of the parts' MD5s, "-" and the count).
+        if (!(err instanceof MultipartUnknownError) || !seen.effectUnknown) throw err;
+        const expected = await multipartEtag(parts.map((p) => stored.get(p.partNumber)?.etag ?? ""));
+        const info = expected ? await head(key).catch(() => undefined) : undefined;
+        if (info && info.etag === expected && info.size === size) return info;
+        throw err;
+      }
     },
     async abort() {
       try {
@@ -226,11 +340,81 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     },
   });
 
+  /**
+   * CreateMultipartUpload, made idempotent. S3 has no idempotency token for it, so an attempt
+   * whose answer was lost (timeout, network error, 500) may have created an upload nobody knows
+   * the id of: parts of it would be billed until a lifecycle rule aborts it. After such a retry
+   * the driver lists the key's multipart uploads (ListMultipartUploads) and ABORTS every one
+   * initiated while the lost attempts were under way (the store's clock read through its Date
+   * header, with a 2 s margin) that holds no parts, keeping the one whose answer arrived. Aborting
+   * rather than reusing one: the driver never hands out an upload it did not see created, and an
+   * upload with no parts that nobody has the id of is exactly what a lost answer leaves behind.
+   * (Another writer's upload of the same key created within those seconds and still without a
+   * part would be aborted too; its next UploadPart fails MultipartUnknownError, which the writer
+   * treats as a lost upload.) The clean-up is best effort: a store without ListMultipartUploads, or
+   * one failing it, leaves the orphan to the bucket's lifecycle rule and the create still succeeds.
+   */
   const createMultipart = async (key: string): Promise<MultipartUpload> => {
-    const response = await request({ operation: "CreateMultipartUpload", method: "POST", url: url(key, { uploads: "" }), context: { path: key } });
-    const uploadId = text(child(parseXml(await response.text()), "InitiateMultipartUploadResult"), "UploadId");
-    if (!uploadId) throw new S3RequestError(key, NAME, new S3ResponseError("CreateMultipartUpload", "MalformedResponse", response.status, undefined, "no UploadId in the response"));
+    const started = Date.now();
+    const seen: Attempts = { count: 0, effectUnknown: false };
+    let answer: { response: Response; xml: XmlElement };
+    try {
+      answer = await requestXml({ operation: "CreateMultipartUpload", method: "POST", url: url(key, { uploads: "" }), context: { path: key } }, seen);
+    } catch (err) {
+      if (seen.effectUnknown) await abortOrphans(key, undefined, started);
+      throw err;
+    }
+    const uploadId = text(child(answer.xml, "InitiateMultipartUploadResult"), "UploadId");
+    if (!uploadId) throw new S3RequestError(key, NAME, new S3ResponseError("CreateMultipartUpload", "MalformedResponse", answer.response.status, undefined, "no UploadId in the response"));
+    if (seen.effectUnknown) await abortOrphans(key, uploadId, started);
     return handle(key, uploadId);
+  };
+
+  /** The clean-up half of createMultipart: aborts part-less uploads of `key` initiated since `started` (our clock), but `keep`. */
+  const abortOrphans = async (key: string, keep: string | undefined, started: number): Promise<void> => {
+    try {
+      const { response, xml } = await requestXml({
+        operation: "ListMultipartUploads",
+        method: "GET",
+        url: url(undefined, { uploads: "", prefix: key, "max-uploads": 1000 }),
+        context: { path: key },
+      });
+      const received = Date.now();
+      const serverNow = Date.parse(response.headers.get("date") ?? "");
+      const skew = Number.isNaN(serverNow) ? 0 : serverNow - received;
+      const from = started + skew - CLOCK_MARGIN_MS;
+      const to = received + skew + CLOCK_MARGIN_MS;
+      for (const upload of children(child(xml, "ListMultipartUploadsResult"), "Upload")) {
+        const id = text(upload, "UploadId");
+        const initiated = Date.parse(text(upload, "Initiated") ?? "");
+        if (text(upload, "Key") !== key || !id || id === keep || !(initiated >= from && initiated <= to)) continue;
+        if ((await listParts(key, id)).size > 0) continue;
+        await handle(key, id).abort();
+      }
+    } catch {
+      // Best effort (see createMultipart): the bucket's lifecycle rule is the backstop.
+    }
+  };
+
+  /**
+   * Whether `bytes` is what the store holds at `key`: after a conditional PutObject whose first
+   * answer was lost, the retry's 412 may be our own write. The ETag of a single PutObject is the
+   * body's MD5 on AWS, R2 and MinIO; a store whose ETag is something else (SSE-KMS) has the
+   * object read back and compared.
+   */
+  const holds = async (key: string, bytes: Uint8Array): Promise<ObjectInfo | undefined> => {
+    let info: ObjectInfo;
+    try {
+      info = await head(key);
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return undefined;
+      throw err;
+    }
+    if (info.size !== bytes.length) return undefined;
+    if (info.etag === (await md5Hex(bytes))) return info;
+    const got = await driverGet(key);
+    const stored = new Uint8Array(await new Response(got.body).arrayBuffer());
+    return stored.length === bytes.length && stored.every((b, i) => b === bytes[i]) ? info : undefined;
   };
 
   const copySource = (key: string) => `/${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`;
@@ -258,8 +442,9 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
               // The object statted is the one copied: a concurrent overwrite fails the copy.
               "x-amz-copy-source-if-match": `"${source.etag}"`,
             },
+            work: last - first + 1,
           };
-          const result = child(await xmlResult(call, await request(call)), "CopyPartResult");
+          const result = child((await requestXml(call)).xml, "CopyPartResult");
           return { partNumber, etag: unquote(text(result, "ETag") ?? "") };
         });
         parts.push(...(await Promise.all(batch)));
@@ -272,9 +457,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     }
   };
 
-  return withKeyValidation({
-    name: NAME,
-    async get(key, opts = {}) {
+  const driverGet = async (key: string, opts: { range?: ByteRange } = {}): Promise<GetResult> => {
       const range = opts.range;
       let response: Response;
       try {
@@ -307,7 +490,11 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       // A store may answer a range covering the whole object with 200.
       if (range) result.range = { offset: 0, length: size };
       return result;
-    },
+  };
+
+  return withKeyValidation({
+    name: NAME,
+    get: driverGet,
 
     async put(key, body, opts = {}) {
       const headers: Record<string, string> = {};
@@ -315,14 +502,29 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       if (opts.onlyIf?.doesNotExist) headers["if-none-match"] = "*";
       if (opts.onlyIf?.etagMatches !== undefined) headers["if-match"] = `"${opts.onlyIf.etagMatches}"`;
       const data = payload(body);
-      const response = await request({
-        operation: "PutObject",
-        method: "PUT",
-        url: url(key),
-        context: opts.onlyIf?.etagMatches !== undefined ? { path: key, conditional: true } : { path: key },
-        headers,
-        body: data,
-      });
+      const seen: Attempts = { count: 0, effectUnknown: false };
+      let response: Response;
+      try {
+        response = await request(
+          {
+            operation: "PutObject",
+            method: "PUT",
+            url: url(key),
+            context: opts.onlyIf?.etagMatches !== undefined ? { path: key, conditional: true } : { path: key },
+            headers,
+            body: data,
+          },
+          seen,
+        );
+      } catch (err) {
+        // A conditional write whose earlier attempt may have landed: the retry's 412 is then our
+        // own write answering, which is success when the store holds exactly what we sent.
+        if (err instanceof PreconditionFailedError && seen.effectUnknown && "bytes" in data) {
+          const info = await holds(key, data.bytes);
+          if (info) return info;
+        }
+        throw err;
+      }
       await response.body?.cancel();
       return { key, size: data.length, etag: unquote(response.headers.get("etag") ?? ""), modified: dateOf(response.headers) };
     },
@@ -331,13 +533,13 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
 
     async list(prefix, opts = {}) {
       const limit = Math.max(1, Math.min(opts.limit ?? 1000, 1000));
-      const response = await request({
+      const { xml } = await requestXml({
         operation: "ListObjectsV2",
         method: "GET",
         url: url(undefined, { "list-type": 2, prefix, "max-keys": limit, "continuation-token": opts.cursor }),
         context: { path: prefix },
       });
-      const result = child(parseXml(await response.text()), "ListBucketResult");
+      const result = child(xml, "ListBucketResult");
       const keys = children(result, "Contents").map((c) => text(c, "Key") ?? "");
       const cursor = text(result, "IsTruncated") === "true" ? text(result, "NextContinuationToken") : undefined;
       return cursor ? { keys, cursor } : { keys };
@@ -356,7 +558,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           headers: { "content-type": "application/xml", "content-md5": await md5Base64(xml) },
           body: { bytes: xml, length: xml.length },
         };
-        const result = child(await xmlResult(call, await request(call)), "DeleteResult");
+        const result = child((await requestXml(call)).xml, "DeleteResult");
         const failed = children(result, "Error")[0];
         if (failed) {
           const key = text(failed, "Key") ?? batch.join(",");
@@ -382,9 +584,10 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         url: url(to),
         context: { path: from },
         headers: { "x-amz-copy-source": copySource(from), "x-amz-copy-source-if-match": `"${source.etag}"` },
+        work: source.size,
       };
-      const response = await request(call);
-      const result = child(await xmlResult(call, response), "CopyObjectResult");
+      const { response, xml } = await requestXml(call);
+      const result = child(xml, "CopyObjectResult");
       const modified = text(result, "LastModified");
       return { key: to, size: source.size, etag: unquote(text(result, "ETag") ?? ""), modified: modified ? new Date(modified) : dateOf(response.headers) };
     },
@@ -481,6 +684,17 @@ async function md5Base64(bytes: Uint8Array): Promise<string> {
   return btoa(String.fromCharCode(...digest));
 }
 
-function backoff(attempt: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+async function md5Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("MD5", bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** S3's ETag of a completed multipart upload: MD5 of the parts' binary MD5s, "-", the count; undefined when a part's ETag is no MD5. */
+async function multipartEtag(partEtags: string[]): Promise<string | undefined> {
+  if (partEtags.length === 0 || !partEtags.every((e) => /^[0-9a-f]{32}$/i.test(e))) return undefined;
+  const joined = new Uint8Array(partEtags.length * 16);
+  partEtags.forEach((e, i) => {
+    for (let j = 0; j < 16; j++) joined[i * 16 + j] = parseInt(e.slice(j * 2, j * 2 + 2), 16);
+  });
+  return `${await md5Hex(joined)}-${partEtags.length}`;
 }
