@@ -16,7 +16,7 @@ import {
   type TusChecksumAlgorithm,
 } from "../shared/protocol.ts";
 import { verifyToken } from "./auth.ts";
-import { readLinkedBlob } from "./blobs.ts";
+import { blobResponseHeaders, readLinkedBlob } from "./blobs.ts";
 import { getConfig, type EdgeConfig } from "./config.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Env } from "./env.ts";
@@ -147,6 +147,8 @@ app.options("/files/:id", (c) => c.body(null, 204, discoveryHeaders(c.get("confi
 
 app.use("/files", authenticate);
 app.use("/files/*", authenticate);
+// Outside auth, so a 401 at a blob URL is hardened too.
+app.use("/blobs/*", blobResponseHeaders);
 app.use("/blobs/*", authenticate);
 
 app.post("/files", async (c) => {

@@ -2,30 +2,99 @@
  * HEAD|GET /blobs/sha256:<hex>: a blob is served only when it is linked in the caller's
  * namespace (else 404, the same answer as for a blob that does not exist), with single byte
  * ranges (206 / 416) and the digest as a strong ETag, since content addressing makes it one.
+ *
+ * Blobs are whatever uploaders sent, served from the API's own origin, so every answer is
+ * hardened against being rendered there: `X-Content-Type-Options: nosniff`,
+ * `Content-Security-Policy: sandbox` (no script, no same-origin access even if a browser renders
+ * it), `Content-Disposition: attachment` (with the uploader's file name when known, edge/blob-meta.ts),
+ * and `Vary: Authorization`, since the same URL answers differently per namespace.
  */
+import type { MiddlewareHandler } from "hono";
 import { formatReprDigest, type Sha256Digest } from "../shared/digest.ts";
+import { contentDisposition, readBlobMeta } from "./blob-meta.ts";
 import type { Env } from "./env.ts";
 import { ApiError } from "./errors.ts";
 import { driverFor, isLinked, openBlob } from "./store.ts";
-import { InvalidRangeError, PathNotFoundError, type ByteRange } from "./storage/driver.ts";
+import { InvalidRangeError, PathNotFoundError } from "./storage/driver.ts";
 
-/** Parses a single `bytes=` range; undefined means "serve it all" (absent, multi-range or foreign unit). */
-export function parseRange(header: string | null): ByteRange | undefined | "invalid" {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m) return header.includes(",") || !header.trim().startsWith("bytes=") ? undefined : "invalid";
-  const [, from = "", to = ""] = m;
-  if (from === "" && to === "") return "invalid";
-  if (from === "") return Number(to) === 0 ? "invalid" : { suffix: Number(to) };
-  const offset = Number(from);
-  if (to === "") return { offset };
-  if (Number(to) < offset) return "invalid";
-  return { offset, length: Number(to) - offset + 1 };
+/** A resolved range of a blob of known size: first byte and length, both within the blob. */
+export interface ResolvedRange {
+  offset: number;
+  length: number;
 }
 
+/** Decimal digits as a number; Infinity when past any safe integer (no blob is that large). */
+function position(digits: string): number {
+  const value = Number(digits);
+  return Number.isSafeInteger(value) ? value : Infinity;
+}
+
+/**
+ * Resolves a `Range` header against a blob of `size` bytes (RFC 9110 section 14):
+ * - undefined: serve the whole blob with 200. That is the answer to no Range, a unit other than
+ *   bytes, several ranges (allowed to be ignored), and a malformed or invalid one (last < first),
+ *   which section 14.2 lets a server ignore: a client that cannot write a range gets the blob.
+ * - "unsatisfiable": 416. A first position at or past the end (including any number beyond a safe
+ *   integer), or a zero-length suffix.
+ * - a range within the blob: a last position past the end (whatever its size) is clamped to the
+ *   end and a suffix longer than the blob means all of it, as section 14.1.2 says.
+ * A zero-length blob has no range to serve: any satisfiable form gets the (empty) whole.
+ */
+export function resolveRange(header: string | null | undefined, size: number): ResolvedRange | undefined | "unsatisfiable" {
+  if (!header) return undefined;
+  const unit = /^\s*bytes\s*=\s*(.*?)\s*$/i.exec(header);
+  if (!unit) return undefined;
+  const set = unit[1] ?? "";
+  if (set.includes(",")) return undefined;
+  const spec = /^(\d*)-(\d*)$/.exec(set);
+  if (!spec) return undefined;
+  const [, first = "", last = ""] = spec;
+  if (first === "" && last === "") return undefined;
+  if (first === "") {
+    const suffix = position(last);
+    if (suffix === 0) return "unsatisfiable";
+    if (size === 0) return undefined;
+    const length = Math.min(suffix, size);
+    return { offset: size - length, length };
+  }
+  const from = position(first);
+  const to = last === "" ? Infinity : position(last);
+  if (to < from) return undefined;
+  if (from >= size) return "unsatisfiable";
+  return { offset: from, length: Math.min(to, size - 1) - from + 1 };
+}
+
+/**
+ * The hardening every /blobs answer carries, errors included (a 404 or 401 at a blob URL is as
+ * cacheable and as renderable as the blob): it runs around auth and the route. Error answers are
+ * also `no-store`, so a 404 seen before an upload finished is not served after.
+ */
+export const blobResponseHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  // Responses from fetch() or a Durable Object have immutable headers: copy before touching.
+  const res = new Response(c.res.body, c.res);
+  res.headers.set("X-Content-Type-Options", "nosniff");
+  res.headers.set("Content-Security-Policy", "sandbox");
+  res.headers.append("Vary", "Authorization");
+  if (res.status >= 400 && !res.headers.has("Cache-Control")) res.headers.set("Cache-Control", "no-store");
+  c.res = undefined;
+  c.res = res;
+};
+
+function notSatisfiable(headers: Headers, size: number): ApiError {
+  headers.set("Content-Range", `bytes */${size}`);
+  return new ApiError(416, "BAD_REQUEST", "range not satisfiable", { headers: Object.fromEntries(headers) });
+}
+
+/**
+ * The blob answer. Order as RFC 9110 section 13.2.2 evaluates it: existence, then If-None-Match
+ * (304 whatever the Range), then Range for GET only (HEAD ignores it, section 14.2), with
+ * If-Range deciding whether the Range counts.
+ */
 export async function readLinkedBlob(env: Env, namespace: string, digest: Sha256Digest, request: Request): Promise<Response> {
   const driver = driverFor(env);
-  const linked = await isLinked(driver, namespace, digest);
+  // The meta read runs beside the link check; it is used only once the link is confirmed.
+  const [linked, meta] = await Promise.all([isLinked(driver, namespace, digest), readBlobMeta(driver, namespace, digest)]);
   if (!linked) throw new ApiError(404, "BLOB_UNKNOWN", "blob unknown");
   const etag = `"${digest}"`;
   const headers = new Headers({
@@ -33,24 +102,22 @@ export async function readLinkedBlob(env: Env, namespace: string, digest: Sha256
     "Repr-Digest": formatReprDigest(digest),
     "Accept-Ranges": "bytes",
     "Content-Type": "application/octet-stream",
+    "Content-Disposition": contentDisposition(meta.filename),
     "Cache-Control": "private, max-age=31536000, immutable",
     "Docker-Content-Digest": digest,
   });
-  // If-Range with another validator: serve the whole blob.
-  const ifRange = request.headers.get("if-range");
-  const range = ifRange && ifRange !== etag ? undefined : parseRange(request.headers.get("range"));
-  if (range === "invalid" || (range && "suffix" in range ? false : range && range.offset >= linked.size)) {
-    headers.set("Content-Range", `bytes */${linked.size}`);
-    throw new ApiError(416, "BAD_REQUEST", "range not satisfiable", { headers: Object.fromEntries(headers) });
-  }
   const inm = request.headers.get("if-none-match");
   if (inm && inm.split(",").some((v) => v.trim() === etag || v.trim() === "*")) return new Response(null, { status: 304, headers });
   if (request.method === "HEAD") {
     headers.set("Content-Length", String(linked.size));
     return new Response(null, { status: 200, headers });
   }
+  // If-Range with another validator (or a date: blobs have no Last-Modified): serve the whole blob.
+  const ifRange = request.headers.get("if-range")?.trim();
+  const range = ifRange && ifRange !== etag ? undefined : resolveRange(request.headers.get("range"), linked.size);
+  if (range === "unsatisfiable") throw notSatisfiable(headers, linked.size);
   try {
-    const blob = await openBlob(driver, digest, range && linked.size > 0 ? range : undefined);
+    const blob = await openBlob(driver, digest, range);
     headers.set("Content-Length", String(blob.range ? blob.range.length : blob.size));
     if (blob.range) {
       headers.set("Content-Range", `bytes ${blob.range.offset}-${blob.range.offset + blob.range.length - 1}/${blob.size}`);
@@ -59,10 +126,7 @@ export async function readLinkedBlob(env: Env, namespace: string, digest: Sha256
     return new Response(blob.body, { status: 200, headers });
   } catch (err) {
     if (err instanceof PathNotFoundError) throw new ApiError(404, "BLOB_UNKNOWN", "blob unknown");
-    if (err instanceof InvalidRangeError) {
-      headers.set("Content-Range", `bytes */${linked.size}`);
-      throw new ApiError(416, "BAD_REQUEST", "range not satisfiable", { headers: Object.fromEntries(headers) });
-    }
+    if (err instanceof InvalidRangeError) throw notSatisfiable(headers, linked.size);
     throw err;
   }
 }

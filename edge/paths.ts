@@ -9,6 +9,8 @@
  *       repositories/
  *         <namespace>/                                         one or more path components
  *           _layers/sha256/<hex>/link                          "sha256:<hex>": blob linked here
+ *           _layers/sha256/<hex>/meta                          ours: JSON {filename, type} of the upload
+ *                                                              that linked it (distribution reads only link)
  *           _uploads/<id>/                                     one upload in progress
  *             startedat                                        RFC 3339 time (distribution's)
  *             hashstates/sha256/<offset>                       hasher state at <offset> (distribution's)
@@ -103,6 +105,15 @@ export function blobDataPath(digest: Sha256Digest): string {
 /** `repositories/<ns>/_layers/sha256/<hex>/link`, whose content is the digest string. */
 export function layerLinkPath(ns: string, digest: Sha256Digest): string {
   return `${ROOT}/repositories/${validateNamespace(ns)}/_layers/sha256/${hexOf(digest)}/link`;
+}
+
+/**
+ * `repositories/<ns>/_layers/sha256/<hex>/meta`: what the uploader said about the blob (filename,
+ * type), per namespace. Beside the link, not in it: distribution reads the link as the bare digest
+ * and skips other files in the directory.
+ */
+export function layerMetaPath(ns: string, digest: Sha256Digest): string {
+  return `${ROOT}/repositories/${validateNamespace(ns)}/_layers/sha256/${hexOf(digest)}/meta`;
 }
 
 /** `repositories/<ns>/_uploads/<id>/`: every key of one upload starts with this. */
