@@ -3,7 +3,8 @@
  * edge-upload: upload a file to the edge from a terminal, resumably.
  *
  *   edge-upload upload <file> --endpoint <url> [--token <t>] [--state-dir <dir>]
- *                             [--chunk-size <size>] [--limit-rate <size/s>] [--quiet]
+ *                             [--chunk-size <size>] [--limit-rate <size/s>]
+ *                             [--max-attempts <n|forever>] [--quiet]
  *
  * Runs with plain Node >= 22.18 (TypeScript type stripping; only erasable syntax in the files
  * it imports). State lives in --state-dir (default ~/.cache/edge-upload): run the same command
@@ -14,12 +15,17 @@
  * stdout, when done: the digest (`sha256:<hex>`) on one line, the blob URL on the next.
  * stderr: progress (a bar on a terminal, a line every few seconds otherwise) and errors.
  *
- * Exit codes: 0 done · 1 upload failed (server refused, digest mismatch, network gave up) ·
+ * A fault of the server or the network is retried with backoff (at least the server's
+ * Retry-After), each wait announced on stderr, up to --max-attempts tries in a row (default 10,
+ * a few minutes); then it exits 1 saying so, and running it again continues.
+ *
+ * Exit codes: 0 done · 1 upload failed (server refused, digest mismatch, retries ran out) ·
  * 2 bad usage · 3 file missing or unreadable · 4 authentication refused · 130 interrupted
  * (Ctrl-C: progress saved, run again to continue).
  */
 import { parseArgs } from "node:util";
 import { createNodeUploader, fileFromPath } from "./node.ts";
+import { NODE_MAX_ATTEMPTS } from "./retry.ts";
 import type { UploadError, UploadSnapshot } from "./types.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, file: 3, auth: 4, interrupted: 130 } as const;
@@ -35,6 +41,8 @@ Options:
   --state-dir <dir>     where resume state is kept (default ~/.cache/edge-upload)
   --chunk-size <size>   bytes per PATCH, rounded down to the server's part size (default 32M)
   --limit-rate <size>   at most this many bytes per second (e.g. 10M)
+  --max-attempts <n>    tries of a failing request (server or network fault) before giving
+                        up, counted again after progress; "forever" never gives up (default ${NODE_MAX_ATTEMPTS})
   --quiet               no progress output
   -h, --help            this help
 
@@ -49,6 +57,15 @@ export function parseSize(value: string, what: string): number {
   const unit = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? "").toLowerCase()] ?? 1;
   const n = Math.floor(Number(m[1]) * unit);
   if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${what}: "${value}" must be a positive size`);
+  return n;
+}
+
+/** "--max-attempts": a positive whole number, or "forever" (also "inf", 0). */
+export function parseAttempts(value: string): number {
+  const text = value.trim().toLowerCase();
+  if (text === "forever" || text === "inf" || text === "infinity" || text === "0") return Infinity;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`--max-attempts: "${value}" is not a number of tries (examples: 10, forever)`);
   return n;
 }
 
@@ -112,6 +129,7 @@ export async function main(argv: string[]): Promise<number> {
         "state-dir": { type: "string" },
         "chunk-size": { type: "string" },
         "limit-rate": { type: "string" },
+        "max-attempts": { type: "string" },
         quiet: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -119,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   let endpoint: string;
   let chunkSize: number | undefined;
   let limitRate: number | undefined;
+  let maxAttempts: number | undefined;
   let path: string;
   try {
     args = parse(argv);
@@ -136,6 +155,7 @@ export async function main(argv: string[]): Promise<number> {
     endpoint = normaliseEndpoint(rawEndpoint);
     if (args.values["chunk-size"]) chunkSize = parseSize(args.values["chunk-size"], "--chunk-size");
     if (args.values["limit-rate"]) limitRate = parseSize(args.values["limit-rate"], "--limit-rate");
+    if (args.values["max-attempts"] !== undefined) maxAttempts = parseAttempts(args.values["max-attempts"]);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`edge-upload: ${message}\n\n${USAGE}\n`);
@@ -160,6 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     stateDir: args.values["state-dir"],
     chunkSize,
     limitRate: limitRate ? { transfer: limitRate } : undefined,
+    retry: { maxAttempts: maxAttempts ?? NODE_MAX_ATTEMPTS },
     // A terminal user waits for the network, not the hasher: hash first when it lets the edge
     // skip a file it already has, unless the file is huge.
     hashFirst: 1024 * 1024 * 1024,
@@ -168,6 +189,7 @@ export async function main(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let lastLine = 0;
+    let announcedRetry = "";
     const announced = new Set<string>();
     const finish = (code: number) => {
       if (tty && !quiet) process.stderr.write("\n");
@@ -189,8 +211,11 @@ export async function main(argv: string[]): Promise<number> {
           process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${event.error.message}\n`);
           return;
         }
-        process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${event.error.message}\n`);
-        if (u.state.kind === "failed" || !u.key) finish(exitCodeFor(event.error));
+        const stopped = u.state.kind === "failed" || !u.key;
+        // The retries ran out on a fault that may pass: say how to continue.
+        const again = stopped && event.error.retryable && (event.error.code === "SERVER" || event.error.code === "NETWORK");
+        process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${event.error.message}${again ? " Run the same command again to continue where it stopped." : ""}\n`);
+        if (stopped) finish(exitCodeFor(event.error));
         return;
       }
       // Each offset is known at a different moment (checkpoint read, then the edge's HEAD).
@@ -211,6 +236,12 @@ export async function main(argv: string[]): Promise<number> {
       if (u.state.kind === "busy") {
         process.stderr.write("edge-upload: another edge-upload process is uploading this file; waiting for it.\n");
         return;
+      }
+      // Each wait for a retry once (the snapshot's countdown changes every tick).
+      const retry = u.retry ? `${u.retry.failures}@${u.retry.at}` : "";
+      if (retry && retry !== announcedRetry && u.notice) {
+        announcedRetry = retry;
+        process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${u.notice.message}\n`);
       }
       if (quiet) return;
       const now = Date.now();

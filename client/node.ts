@@ -7,6 +7,7 @@ import { readRange } from "./disk-file.ts";
 import { createFileCheckpointStore, createFileStore, defaultStateDir } from "./file-store.ts";
 import { createInProcessHasher } from "./hasher.ts";
 import { createNativeHasher } from "./native-hasher.ts";
+import { NODE_MAX_ATTEMPTS } from "./retry.ts";
 import type { UploaderOptions } from "./types.ts";
 import { createUploaderCore, type Uploader } from "./uploader.ts";
 
@@ -31,6 +32,9 @@ export function createNodeUploader(options: NodeUploaderOptions): Uploader {
     // instead of after a 32 MiB read, and no chunk-sized buffer is held. Read with fs streams
     // in 1 MiB pieces (client/disk-file.ts), not the Blob's 64 KiB web stream.
     toBody: async (file, start, end) => Object.assign(await readRange(file, start, end), { size: end - start }),
+    // A process nobody watches must end with a message rather than wait forever: a few minutes
+    // of backoff, then it fails with what went wrong, and running it again continues.
+    defaultMaxAttempts: NODE_MAX_ATTEMPTS,
   });
 }
 

@@ -7,13 +7,15 @@
  * - an upload the edge completes at creation (blob already stored: dedupe) is finished from
  *   the POST's answer, so no bytes go out (tus-js-client ignores the POST's offset);
  * - a stored upload the edge no longer knows (HEAD 404/410) is reported as gone (tus-js-client
- *   then starts a new one from 0, which is what we want, but silently).
+ *   then starts a new one from 0, which is what we want, but silently);
+ * - failed requests are retried by our policy (client/retry.ts), not a fixed list of waits.
  */
 import * as tus from "tus-js-client";
 import { formatReprDigest, parseReprDigest, type Sha256Digest } from "../shared/digest.ts";
 import { H } from "../shared/protocol.ts";
 import { delayForRate } from "./hash-job.ts";
-import type { UploadError } from "./types.ts";
+import { formatDuration, isRetryableStatus, retryAfterOf, type RetryPolicy } from "./retry.ts";
+import type { RetryState, UploadError } from "./types.ts";
 
 export type TokenSource = string | (() => string | Promise<string>);
 
@@ -26,7 +28,8 @@ export interface TransferInput {
   /** Absolute tus endpoint. */
   endpoint: string;
   chunkSize: number;
-  retryDelays: number[];
+  /** When and how long to wait before trying a failed request again. */
+  retry: RetryPolicy;
   token?: TokenSource;
   urlStorage: tus.UrlStorage;
   /** Known before the transfer starts: declared at creation (lets the edge dedupe). */
@@ -46,6 +49,8 @@ export interface TransferInput {
   onChunkComplete?(offset: number): void;
   /** A PATCH body of this many bytes is about to be sent. */
   onSend?(bytes: number): void;
+  /** A failed request will be tried again (state), or the retried requests got through (undefined). */
+  onRetry?(state: RetryState | undefined): void;
 }
 
 export type TransferResult =
@@ -99,6 +104,20 @@ export function startTransfer(input: TransferInput): TransferRun {
     () => undefined, // a failed hash surfaces through the upload, not here
   );
 
+  // tus-js-client only knows a `retryDelays` array: it retries while `attempt < length`, asking
+  // onShouldRetry first, then waits `retryDelays[attempt]`, and counts from 0 again once the
+  // upload's offset moved. So the array is ours and grows by one in onShouldRetry, which writes
+  // the policy's wait for this very error (Retry-After included) into the slot read next.
+  const delays = [0];
+  let streakStart = 0; // when the current run of failures began
+  let retrying = false;
+  let exhausted: { failures: number; elapsedMs: number } | undefined;
+  const recovered = () => {
+    if (!retrying) return;
+    retrying = false;
+    input.onRetry?.(undefined);
+  };
+
   let resolveResult: (r: TransferResult) => void = () => {};
   let rejectResult: (e: unknown) => void = () => {};
   const result = new Promise<TransferResult>((resolve, reject) => {
@@ -108,7 +127,7 @@ export function startTransfer(input: TransferInput): TransferRun {
     const options: tus.UploadOptions = {
       endpoint: input.endpoint,
       chunkSize: input.chunkSize,
-      retryDelays: input.retryDelays,
+      retryDelays: delays,
       metadata: { filename: input.name, filetype: input.type || "application/octet-stream", ...(input.digest ? { digest: input.digest } : {}) },
       fingerprint: async () => input.key,
       urlStorage: input.urlStorage,
@@ -136,6 +155,7 @@ export function startTransfer(input: TransferInput): TransferRun {
       async onAfterResponse(req, res) {
         const method = req.getMethod();
         const status = res.getStatus();
+        if (status < 400) recovered();
         if (method === "HEAD") {
           if (status === 200) input.onResumed?.(Number(res.getHeader("Upload-Offset")));
           else if (status === 404 || status === 410) input.onGone?.(status);
@@ -151,17 +171,31 @@ export function startTransfer(input: TransferInput): TransferRun {
           throw new StopSignal("complete-at-creation");
         }
       },
-      onShouldRetry(err, attempt, opts) {
+      onShouldRetry(err, attempt) {
         if (paused || err.causingError instanceof StopSignal) return false;
         if (isFileReadError(err.causingError)) return false; // the file will not come back by waiting
-        const status = err.originalResponse?.getStatus() ?? 0;
-        const retryable = status === 0 || status >= 500 || status === 409 || status === 423 || status === 429 || status === 460;
-        return retryable && attempt < (opts.retryDelays?.length ?? 0);
+        const res = err.originalResponse;
+        const status = res?.getStatus() ?? 0;
+        if (!isRetryableStatus(status)) return false;
+        const now = Date.now();
+        if (attempt === 0) streakStart = now; // the first failure, or the first since progress
+        const failures = attempt + 1;
+        if (!input.retry.allows(failures)) {
+          exhausted = { failures, elapsedMs: now - streakStart };
+          return false;
+        }
+        const wait = input.retry.delay(attempt, retryAfterOf(res, now));
+        delays[attempt] = wait;
+        if (delays.length <= failures) delays.push(0); // tus checks the length before asking again
+        retrying = true;
+        input.onRetry?.({ failures, maxAttempts: input.retry.maxAttempts, status, code: answerOf(res).code, at: now + wait });
+        return true;
       },
       onUploadUrlAvailable() {
         if (upload?.url) input.onUrl?.(upload.url);
       },
       onProgress(sent) {
+        recovered();
         input.onProgress?.(sent);
       },
       onChunkComplete(_chunk, accepted) {
@@ -174,7 +208,7 @@ export function startTransfer(input: TransferInput): TransferRun {
         if (paused) return;
         const status = err instanceof tus.DetailedError ? (err.originalResponse?.getStatus() ?? 0) : 0;
         if (status === 404 || status === 410) resolve({ kind: "gone", status });
-        else reject(toTransferError(err));
+        else reject(toTransferError(err, exhausted));
       },
     };
     upload = new tus.Upload(input.file, options);
@@ -287,25 +321,38 @@ function bodySize(body: unknown): number {
   return typeof size === "number" ? size : 0;
 }
 
-/** Maps what tus-js-client reports to an error a person can act on. */
-export function toTransferError(err: Error): TransferError {
+/** The edge's JSON error body (`{code, message}`), when the answer has one. */
+function answerOf(res: tus.HttpResponse | null | undefined): { code?: string; detail?: string } {
+  try {
+    const body = JSON.parse(res?.getBody() ?? "") as { code?: unknown; message?: unknown };
+    return { code: typeof body.code === "string" && body.code ? body.code : undefined, detail: typeof body.message === "string" ? body.message : undefined };
+  } catch {
+    return {}; // not JSON (or no body): the status says it all
+  }
+}
+
+/**
+ * Maps what tus-js-client reports to an error a person can act on. `exhausted`: the retry
+ * policy gave up after this many failures in a row (a bounded `maxAttempts`).
+ */
+export function toTransferError(err: Error, exhausted?: { failures: number; elapsedMs: number }): TransferError {
   const res = err instanceof tus.DetailedError ? err.originalResponse : null;
   const status = res?.getStatus() ?? 0;
-  let code = "";
-  let detail = "";
-  try {
-    const body = JSON.parse(res?.getBody() ?? "") as { code?: string; message?: string };
-    code = body.code ?? "";
-    detail = body.message ?? "";
-  } catch {
-    // not JSON: keep the status
-  }
+  const { code = "", detail = "" } = answerOf(res);
   const say = (e: UploadError) => new TransferError(e, status || undefined);
+  const cause = err instanceof tus.DetailedError ? err.causingError : err;
+  if (status === 0 && isFileReadError(cause)) {
+    return say({ code: "FILE_UNREADABLE", message: "The file can no longer be read (moved, deleted or changed). Add it again to continue.", retryable: false });
+  }
+  if (exhausted && isRetryableStatus(status)) {
+    const what = status === 0 ? "The connection to the upload server kept failing" : `The upload server kept failing (${status}${code ? ` ${code}` : ""})`;
+    return say({
+      code: status === 0 ? "NETWORK" : "SERVER",
+      message: `${what} after ${exhausted.failures} attempts over ${formatDuration(exhausted.elapsedMs)}; nothing is lost.`,
+      retryable: true,
+    });
+  }
   if (status === 0) {
-    const cause = err instanceof tus.DetailedError ? err.causingError : err;
-    if (isFileReadError(cause)) {
-      return say({ code: "FILE_UNREADABLE", message: "The file can no longer be read (moved, deleted or changed). Add it again to continue.", retryable: false });
-    }
     return say({ code: "NETWORK", message: "The connection to the upload server failed. Check the network and resume; the upload continues where it stopped.", retryable: true });
   }
   if (status === 401 || status === 403) {

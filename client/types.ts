@@ -74,8 +74,45 @@ export interface UploadSnapshot {
   /** tus upload URL once created. */
   uploadUrl?: string;
   counters: SessionCounters;
-  /** Something the person should know that did not stop the upload (for example UPLOAD_GONE). */
+  /**
+   * Something the person should know that did not stop the upload (for example UPLOAD_GONE, or
+   * while `retry` is set "The upload server is unavailable (503 ...); retrying in 8 s.").
+   */
   notice?: UploadError;
+  /** Set while the transfer waits to try a failed request again; the state stays as it was. */
+  retry?: RetryState;
+}
+
+/** The transfer is waiting to try a failed request again (a fault of the server, its store or the network). */
+export interface RetryState {
+  /** Failed tries in a row so far (counted from 0 again once the upload makes progress). */
+  failures: number;
+  /** Tries allowed before the upload fails; Infinity: while the page (or process) runs. */
+  maxAttempts: number;
+  /** HTTP status of the last failure; 0 = no answer (network). */
+  status: number;
+  /** The edge's error code when it sent one, e.g. STORAGE_UNAVAILABLE. */
+  code?: string;
+  /** When the next try starts (ms since the epoch). */
+  at: number;
+}
+
+/**
+ * How the transfer retries faults of the server, its store and the network (none, 5xx, 409,
+ * 423, 429, 460; never another 4xx): exponential backoff with full jitter, and at least the
+ * server's Retry-After on a 429 or 503.
+ */
+export interface RetryOptions {
+  /**
+   * Tries of one failing request before the upload fails, counting the first. The count starts
+   * again once the upload makes progress, so errors spread over a long upload do not add up.
+   * Default Infinity in browsers (retry while the page is open), 10 in Node and the CLI.
+   */
+  maxAttempts?: number;
+  /** Backoff base: retry n waits a random time in [0, min(maxDelayMs, baseDelayMs * 2^n)]. Default 1000. */
+  baseDelayMs?: number;
+  /** Cap of the backoff; a server's Retry-After may ask for longer (up to 10 minutes). Default 60 000. */
+  maxDelayMs?: number;
 }
 
 export type UploaderEvent =
@@ -93,7 +130,12 @@ export interface UploaderOptions {
   concurrency?: number;
   /** Hasher checkpoint interval in bytes. Default 16 MiB. */
   checkpointInterval?: number;
-  /** Retry delays for the transfer (ms). Default [0, 1000, 3000, 5000, 10000, 20000]. */
+  /** How failed requests are retried (see RetryOptions). */
+  retry?: RetryOptions;
+  /**
+   * @deprecated Use `retry`. Fixed waits (ms), one retry per entry, then the upload fails; the
+   * server's Retry-After still counts. Ignored when `retry` is given.
+   */
   retryDelays?: number[];
   /**
    * Create the upload only once the file is hashed, so the digest is declared at creation and

@@ -16,9 +16,10 @@ import { chooseChunkSize, type EdgeLimits } from "./edge-limits.ts";
 import { fingerprint } from "./fingerprint.ts";
 import type { Hasher, HashRun } from "./hasher.ts";
 import { createMeter } from "./progress.ts";
+import { retryNotice, type RetryPolicy } from "./retry.ts";
 import type { UploadRecord, UploadStore } from "./store.ts";
 import { isFileReadError, resolveToken, startTransfer, type TokenSource, TransferError, type TransferRun } from "./transfer.ts";
-import type { UploadError, UploadSnapshot, UploadState } from "./types.ts";
+import type { RetryState, UploadError, UploadSnapshot, UploadState } from "./types.ts";
 
 export interface UploadContext {
   store: UploadStore;
@@ -28,7 +29,7 @@ export interface UploadContext {
   limits(): Promise<EdgeLimits>;
   token?: TokenSource;
   chunkSize?: number;
-  retryDelays: number[];
+  retry: RetryPolicy;
   checkpointInterval?: number;
   hashFirst: boolean | number;
   limitRate?: { hash?: number; transfer?: number };
@@ -96,6 +97,7 @@ export function createUpload(
   let resumedHashAt: number | undefined;
   let resumedUploadAt: number | undefined;
   let notice: UploadError | undefined;
+  let retrying: RetryState | undefined; // waiting to try a failed request again
   let uploadUrl = record.uploadUrl;
   let runs = 0;
   let lock: Release | undefined;
@@ -248,7 +250,7 @@ export function createUpload(
         type: record.type,
         endpoint: ctx.endpoint,
         chunkSize,
-        retryDelays: ctx.retryDelays,
+        retry: ctx.retry,
         token: ctx.token,
         urlStorage,
         digest,
@@ -273,8 +275,14 @@ export function createUpload(
         onSend: (bytes) => {
           counters.sent += bytes;
         },
+        onRetry: (state) => {
+          retrying = state;
+          ctx.changed(self, true);
+        },
       });
-      const result = await Promise.race([transferRun.result, hashFailure]);
+      const result = await Promise.race([transferRun.result, hashFailure]).finally(() => {
+        retrying = undefined; // whatever ended the transfer, it no longer waits for a retry
+      });
       if (result.kind === "paused" || signal.aborted) throw new Stopped();
       if (result.kind === "gone") {
         // The edge lost or expired the upload mid-way: start a new one from 0, once or twice.
@@ -345,7 +353,9 @@ export function createUpload(
       hasHandle: handle !== undefined,
       ...(uploadUrl ? { uploadUrl } : {}),
       counters: { ...counters },
-      ...(notice ? { notice } : {}),
+      // While it waits for a retry the row says so (with a countdown: snapshots are taken every
+      // 250 ms while it runs); the older notice comes back once the retry got through.
+      ...(retrying ? { retry: retrying, notice: retryNotice(retrying) } : notice ? { notice } : {}),
     }),
     async start(f, h) {
       if (self.active() || phase.kind === "done") return;

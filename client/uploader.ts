@@ -7,12 +7,12 @@ import { createLocks, createSlots, type Locks } from "./coordination.ts";
 import { discoverLimits, type EdgeLimits } from "./edge-limits.ts";
 import { fingerprint } from "./fingerprint.ts";
 import type { Hasher } from "./hasher.ts";
+import { createRetryPolicy, fixedDelayPolicy, type RetryPolicy } from "./retry.ts";
 import { RECORD_VERSION, type UploadRecord, type UploadStore } from "./store.ts";
 import { createUpload, handlePermission, readError, type UploadController } from "./upload.ts";
 import type { UploaderEvent, UploaderOptions, UploadSnapshot } from "./types.ts";
 
 const MiB = 1024 * 1024;
-export const DEFAULT_RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000];
 /** Change events while work runs: at most this often per upload, and at least this often. */
 const TICK_MS = 250;
 
@@ -40,6 +40,14 @@ export interface UploaderPlatform {
   toBody?: (file: Blob, start: number, end: number) => Promise<unknown>;
   /** Base for a relative endpoint (the page's URL in browsers). */
   baseUrl?: string;
+  /** Tries of a failing request when the options do not say (browsers: Infinity, Node: bounded). */
+  defaultMaxAttempts?: number;
+}
+
+/** `retry` wins; the deprecated `retryDelays` alone keeps its old meaning (fixed waits, then fail). */
+export function retryPolicyFor(options: Pick<UploaderOptions, "retry" | "retryDelays">, defaultMaxAttempts?: number): RetryPolicy {
+  if (!options.retry && options.retryDelays) return fixedDelayPolicy(options.retryDelays);
+  return createRetryPolicy({ ...options.retry, maxAttempts: options.retry?.maxAttempts ?? defaultMaxAttempts });
 }
 
 export function createUploaderCore(options: UploaderOptions, platform: UploaderPlatform): Uploader {
@@ -66,7 +74,7 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
     limits: () => (limits ??= discoverLimits(endpoint)),
     token: options.token,
     chunkSize: options.chunkSize,
-    retryDelays: options.retryDelays ?? DEFAULT_RETRY_DELAYS,
+    retry: retryPolicyFor(options, platform.defaultMaxAttempts),
     checkpointInterval: options.checkpointInterval,
     // Up to 1 GiB (a few seconds of hashing) the digest is declared at creation: the edge then
     // dedupes a blob it already has with nothing sent, and its multipart upload targets the blob
