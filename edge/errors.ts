@@ -6,6 +6,18 @@
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { EdgeErrorCode, ErrorBody } from "../shared/protocol.ts";
+import { InvalidPathError, StorageError } from "./storage/driver.ts";
+import {
+  BodyTooLargeError,
+  ChecksumMismatchError,
+  DigestConflictError,
+  DigestMismatchError,
+  HashStateUnavailableError,
+  UploadDataUnavailableError,
+  UploadTooLargeError,
+  UploadUnknownError,
+  WriterClosedError,
+} from "./writer-errors.ts";
 
 /** What crosses the Durable Object RPC boundary: Errors lose their fields there, plain data does not. */
 export interface ApiErrorData {
@@ -64,4 +76,59 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ApiErrorDa
 export function unwrap<T>(outcome: Outcome<T>): T {
   if (outcome.ok) return outcome.value;
   throw ApiError.fromData(outcome.error);
+}
+
+/** Seconds a client is told to wait after a store fault before it tries again. */
+export const STORE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * The ONE mapping from what the writer, the storage drivers and the request body throw to the
+ * HTTP answer. The rule it enforces: a fault of the server or the store is never a 4xx (tus
+ * clients give up on a 4xx, so one flaky store call would end an upload): store faults are 503
+ * with Retry-After, anything unexpected 500. Only what the client sent wrong is a 4xx.
+ */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof BodyReadError) {
+    return new ApiError(400, "BODY_INCOMPLETE", "request body ended early or stalled; HEAD for the committed offset and resume", { cause: err });
+  }
+  if (err instanceof ChecksumMismatchError) {
+    return new ApiError(460 as ContentfulStatusCode, "CHECKSUM_MISMATCH", "Upload-Checksum does not match the body; nothing kept");
+  }
+  if (err instanceof BodyTooLargeError) {
+    return new ApiError(413, "UPLOAD_TOO_LARGE", err.reason === "length" ? `request body exceeds the ${err.limit} bytes left of Upload-Length` : `request body over ${err.limit} bytes`);
+  }
+  if (err instanceof UploadTooLargeError) return new ApiError(413, "UPLOAD_TOO_LARGE", `Upload-Length over ${err.max} bytes (10,000 parts)`);
+  if (err instanceof UploadUnknownError) return new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
+  if (err instanceof DigestMismatchError) {
+    return new ApiError(400, "DIGEST_INVALID", `upload digest ${err.actual} does not match the declared ${err.expected}`, {
+      details: { expected: err.expected, actual: err.actual },
+    });
+  }
+  if (err instanceof DigestConflictError) return new ApiError(400, "DIGEST_MALFORMED", err.message);
+  if (err instanceof HashStateUnavailableError) {
+    return new ApiError(410, "UPLOAD_RESTART_REQUIRED", "the server can no longer verify this upload's bytes; it was removed: start the upload again");
+  }
+  if (err instanceof StorageError && !(err instanceof InvalidPathError)) return unavailable("STORAGE_UNAVAILABLE", "the storage failed or timed out; nothing was lost: retry", err);
+  if (err instanceof WriterClosedError || err instanceof UploadDataUnavailableError) {
+    return unavailable("STORAGE_UNAVAILABLE", "the upload's data is not readable yet; nothing was lost: retry", err);
+  }
+  return new ApiError(500, "INTERNAL", "internal error", { cause: err });
+}
+
+function unavailable(code: EdgeErrorCode, message: string, cause: unknown): ApiError {
+  const hinted = (cause as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  const seconds = typeof hinted === "number" && Number.isFinite(hinted) && hinted > 0 ? Math.ceil(hinted) : STORE_RETRY_AFTER_SECONDS;
+  return new ApiError(503, code, message, { cause, headers: { "Retry-After": String(seconds) } });
+}
+
+/**
+ * An error of the request body itself (the client's stream broke off, or stalled past the idle
+ * timeout), told apart from a store fault met while the same body was being written.
+ */
+export class BodyReadError extends Error {
+  override readonly name = "BodyReadError";
+  constructor(cause: unknown) {
+    super(`request body: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
 }

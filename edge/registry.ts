@@ -85,6 +85,25 @@ export async function removeUploadKeys(driver: StorageDriver, namespace: string,
   if (keys.length > 0) await driver.delete(...keys);
 }
 
+/**
+ * Removes every key of an upload the writer cannot resume (no `info`: a creation that died
+ * half-way), but only when its newest key is older than `cutoffMs` (Infinity: regardless), so a
+ * creation in progress is never swept. Its multipart upload, if any, is left to R2's own
+ * multipart expiry. Returns whether keys were removed.
+ */
+export async function removeStaleUploadKeys(driver: StorageDriver, upload: { namespace: string; id: string }, cutoffMs: number): Promise<boolean> {
+  const keys = await listUploadKeys(driver, upload.namespace, upload.id);
+  if (keys.length === 0) return false;
+  if (Number.isFinite(cutoffMs)) {
+    for (const key of keys) {
+      const info = await driver.stat(key).catch(() => undefined);
+      if (info && info.modified.getTime() >= cutoffMs) return false;
+    }
+  }
+  await removeUploadKeys(driver, upload.namespace, upload.id);
+  return true;
+}
+
 async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;

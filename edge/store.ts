@@ -5,7 +5,6 @@
  * the one query the purge adds: remove a half-created upload's keys once they are old enough.
  */
 import type { Env } from "./env.ts";
-import { listUploadKeys, removeUploadKeys } from "./registry.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { createR2Driver } from "./storage/r2.ts";
 import { createS3Driver } from "./storage/s3.ts";
@@ -13,7 +12,7 @@ import { StorageConfigError, storageChoice, type StorageChoice } from "./storage
 import { ApiError } from "./errors.ts";
 
 export { isValidNamespace } from "./paths.ts";
-export { isLinked, listUploads, openBlob } from "./registry.ts";
+export { isLinked, listUploads, openBlob, removeStaleUploadKeys } from "./registry.ts";
 export {
   BodyTooLargeError,
   ChecksumMismatchError,
@@ -47,23 +46,4 @@ export function driverFor(env: Env): StorageDriver {
     drivers.set(owner, driver);
   }
   return driver;
-}
-
-/**
- * Removes every key of an upload the writer cannot resume (no `info`: a creation that died
- * half-way), but only when its newest key is older than `cutoffMs` (Infinity: regardless), so a
- * creation in progress is never swept. Its multipart upload, if any, is left to R2's own
- * multipart expiry. Returns whether keys were removed.
- */
-export async function removeStaleUploadKeys(driver: StorageDriver, upload: { namespace: string; id: string }, cutoffMs: number): Promise<boolean> {
-  const keys = await listUploadKeys(driver, upload.namespace, upload.id);
-  if (keys.length === 0) return false;
-  if (Number.isFinite(cutoffMs)) {
-    for (const key of keys) {
-      const info = await driver.stat(key).catch(() => undefined);
-      if (info && info.modified.getTime() >= cutoffMs) return false;
-    }
-  }
-  await removeUploadKeys(driver, upload.namespace, upload.id);
-  return true;
 }

@@ -64,6 +64,7 @@ import {
   BodyTooLargeError,
   ChecksumMismatchError,
   DigestConflictError,
+  HashStateUnavailableError,
   UploadExistsError,
   UploadIncompleteError,
   UploadTooLargeError,
@@ -113,6 +114,17 @@ export interface WriteOptions {
   checksum?: { algorithm: "sha1" | "sha256"; expected: Uint8Array };
 }
 
+/** Steps of finish() the caller takes part in. */
+export interface FinishHooks {
+  /**
+   * Called once the blob is verified, at its path and linked, before the upload's keys are
+   * removed: the caller records the upload as finished here (its commit point), so a crash
+   * during the removal cannot leave an upload that is neither resumable nor finished. When it
+   * throws, nothing is removed and finish throws; finish can be called again.
+   */
+  linked?(result: { digest: Sha256Digest; length: number }): Promise<void>;
+}
+
 export interface UploadWriter {
   readonly namespace: string;
   readonly id: string;
@@ -141,7 +153,14 @@ export interface UploadWriter {
    * one given here or declared at creation (both must match when both are given), else the one
    * computed. A mismatch throws DigestMismatchError after removing the upload's resources.
    */
-  finish(digest?: Sha256Digest): Promise<{ digest: Sha256Digest; length: number; blobKey: string }>;
+  finish(digest?: Sha256Digest, hooks?: FinishHooks): Promise<{ digest: Sha256Digest; length: number; blobKey: string }>;
+  /**
+   * False when the saved hasher state was lost and the bytes stored so far cannot be re-read
+   * before they reach the blob path (a multipart upload that targets it): such an upload can
+   * never be verified, so write and finish throw HashStateUnavailableError; cancel it and start
+   * again.
+   */
+  readonly verifiable: boolean;
   /**
    * Declares the whole upload's digest before its last byte, so the finish needs no copy: the
    * parts stored so far move to a multipart upload at the blob path now (copied through this
@@ -227,7 +246,14 @@ export async function resumeUploadWriter(
   const tail = tailLength > 0 ? await readAll((await driver.get(uploadTailPath(namespace, id, info.offset))).body) : new Uint8Array(0);
   if (tail.length !== tailLength) throw new Error(`upload ${id}: tail at ${info.offset} has ${tail.length} bytes, expected ${tailLength}`);
 
-  return new Writer(driver, info, etags, tail, await loadHasher(driver, info, opts.createHasher ?? defaultHasherFactory), opts);
+  const createHasher = opts.createHasher ?? defaultHasherFactory;
+  let hasher = await loadHasher(driver, info, createHasher);
+  if (!hasher && parts === 0) {
+    // The whole upload so far is the tail, read above: the state is rebuilt from it.
+    hasher = await createHasher();
+    hasher.update(tail);
+  }
+  return new Writer(driver, info, etags, tail, hasher, opts);
 }
 
 /** Full parts stored and committed: none while the upload fits one part (it lives in the tail). */
@@ -303,9 +329,19 @@ class Writer implements UploadWriter {
   get lastWriteAt() {
     return this.info.lastWriteAt;
   }
+  get verifiable() {
+    // Without a hasher the finish re-reads the assembled data; that is only possible when the
+    // multipart upload is under the upload, not at the blob path (declared digest).
+    return this.hasher !== undefined || this.info.declaredDigest === undefined || !this.info.multipart;
+  }
+
+  private assertVerifiable(): void {
+    if (!this.verifiable) throw new HashStateUnavailableError(this.info.id);
+  }
 
   async write(body: WriteBody, opts: WriteOptions = {}): Promise<{ written: number; offset: number }> {
     this.assertOpen();
+    this.assertVerifiable(); // never take bytes in that can never be verified
     await this.settleMove();
     const transactional = opts.transactional === true || opts.checksum !== undefined;
     const { partSize, length } = this.info;
@@ -453,8 +489,9 @@ class Writer implements UploadWriter {
     await cleanup;
   }
 
-  async finish(digest?: Sha256Digest): Promise<{ digest: Sha256Digest; length: number; blobKey: string }> {
+  async finish(digest?: Sha256Digest, hooks: FinishHooks = {}): Promise<{ digest: Sha256Digest; length: number; blobKey: string }> {
     this.assertOpen();
+    this.assertVerifiable();
     const { length, offset } = this.info;
     if (offset !== length) throw new UploadIncompleteError(offset, length);
     if (digest !== undefined) blobDataPath(digest); // validates it
@@ -479,6 +516,7 @@ class Writer implements UploadWriter {
       digest,
     );
     await linkBlob(this.driver, this.info.namespace, result);
+    await hooks.linked?.({ digest: result, length });
     await removeUploadKeys(this.driver, this.info.namespace, this.info.id);
     this.closed = true;
     return { digest: result, length, blobKey: blobDataPath(result) };

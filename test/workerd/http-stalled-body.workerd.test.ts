@@ -29,7 +29,7 @@ test("a stalled PATCH is cut off after the idle timeout, keeps what arrived, and
   const early = patch(url, 0, data.subarray(0, MiB));
   const cut = await stalled;
   expect(cut.status).toBe(400);
-  expect(((await cut.json()) as { code: string }).code).toBe("BAD_REQUEST");
+  expect(((await cut.json()) as { code: string }).code).toBe("BODY_INCOMPLETE");
   expect((await early).status).toBe(409);
   const offset = await offsetOf(url);
   // Every byte the edge read was committed, the tail past the 8 MiB part included; a read still
