@@ -39,7 +39,7 @@ test("keys that are not fingerprints never become paths", async () => {
   await expect(createFileStore(dir).get("../../etc/passwd")).rejects.toThrow(/invalid store key/);
 });
 
-test("checkpoints keep the hash-wasm state bytes exactly", async () => {
+test("checkpoints keep the saved SHA-256 state (docs/hash-state.md) byte for byte", async () => {
   const h = await createResumableSha256();
   h.update(new Uint8Array([1, 2, 3]));
   const checkpoint = { v: CHECKPOINT_VERSION, size: 10, offset: 3, state: h.save() } as const;
@@ -47,4 +47,5 @@ test("checkpoints keep the hash-wasm state bytes exactly", async () => {
   const loaded = checkCheckpoint(await createFileCheckpointStore(dir).get("abc123"), 10);
   expect(loaded?.offset).toBe(3);
   expect(Array.from(loaded?.state ?? [])).toEqual(Array.from(checkpoint.state));
+  expect(new TextDecoder().decode(loaded?.state.subarray(0, 4))).toBe("S256");
 });

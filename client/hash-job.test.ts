@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { seededBytes } from "../test/support/seeded.ts";
-import { CHECKPOINT_VERSION, createMemoryCheckpointStore, runHashJob } from "./hash-job.ts";
+import { createSHA256 } from "hash-wasm";
+import { createResumableSha256 } from "../shared/sha256.ts";
+import { CHECKPOINT_VERSION, checkCheckpoint, createMemoryCheckpointStore, runHashJob } from "./hash-job.ts";
 
 const MiB = 1024 * 1024;
 
@@ -60,7 +62,7 @@ describe("runHashJob", () => {
     expect(again).toMatchObject({ kind: "done", digest: nodeDigest(bytes), resumedAt: saved });
   });
 
-  test("a checkpoint of another version, size or hash-wasm build is discarded: hashing starts at 0", async () => {
+  test("a checkpoint of another version or size, or whose state does not load or is at another offset, is discarded: hashing starts at 0", async () => {
     const size = 3 * MiB;
     const bytes = seeded(size);
     const good = createMemoryCheckpointStore();
@@ -68,19 +70,53 @@ describe("runHashJob", () => {
     await runHashJob({ key: "k", size, read: source(bytes).read, checkpoints: good, sliceSize: MiB, signal: ctrl.signal, onProgress: () => ctrl.abort() });
     const saved = good.entries.get("k");
     if (!saved) throw new Error("no checkpoint");
+    expect(saved.offset).toBe(MiB);
+    const patched = (i: number, value: number) => Uint8Array.from(saved.state, (b, j) => (j === i ? value : b));
+    // A state after 5 bytes: loads, but is not the state at the checkpoint's offset.
+    const elsewhere = await createResumableSha256();
+    elsewhere.update(bytes.subarray(0, 5));
     const variants = [
       { ...saved, v: CHECKPOINT_VERSION + 1 },
       { ...saved, size: size + 1 },
-      { ...saved, state: Uint8Array.from([0, 0, 0, 0, ...saved.state.subarray(4)]) }, // another binary id
-      { ...saved, state: saved.state.subarray(0, 50) },
+      { ...saved, state: patched(0, 0) }, // no "S256" magic
+      { ...saved, state: patched(4, 2) }, // a format version this build does not read
+      { ...saved, state: saved.state.subarray(0, 40) },
+      { ...saved, state: elsewhere.save() },
+      { ...saved, offset: MiB + 64 }, // the state's byte count says MiB
+      { ...saved, state: Uint8Array.from([0, 0, 0, 0, ...new Uint8Array(112)]) }, // another hash-wasm build's own save()
+      { ...saved, state: "not bytes" },
       "garbage",
     ];
     for (const bad of variants) {
       const store = createMemoryCheckpointStore();
-      await store.set("k", bad as never).catch(() => store.entries.set("k", bad as never));
-      const r = await runHashJob({ key: "k", size, read: source(bytes).read, checkpoints: store, sliceSize: MiB });
+      store.entries.set("k", bad as never);
+      expect(checkCheckpoint(bad, size)).toBeUndefined();
+      const starts: Array<number | undefined> = [];
+      const r = await runHashJob({ key: "k", size, read: source(bytes).read, checkpoints: store, sliceSize: MiB, onStart: (at) => starts.push(at) });
       expect(r).toMatchObject({ kind: "done", digest: nodeDigest(bytes), resumedAt: undefined, bytesRead: size });
+      expect(starts).toEqual([undefined]);
+      // The bad checkpoint is gone: the finished one replaced it.
+      expect(store.entries.get("k")?.digest).toBe(nodeDigest(bytes));
     }
+  });
+
+  test("a checkpoint in the format before version 1 (hash-wasm 4.13.0's own save()) resumes and is saved anew in version 1", async () => {
+    const size = 3 * MiB + 9;
+    const bytes = seeded(size, 11);
+    const old = await createSHA256();
+    old.update(bytes.subarray(0, MiB + 5));
+    const checkpoints = createMemoryCheckpointStore();
+    checkpoints.entries.set("k", { v: CHECKPOINT_VERSION, size, offset: MiB + 5, state: old.save() });
+    const ctrl = new AbortController();
+    const first = await runHashJob({
+      key: "k", size, read: source(bytes).read, checkpoints, sliceSize: MiB, checkpointInterval: 4 * MiB, signal: ctrl.signal,
+      onProgress: (offset) => offset >= 2 * MiB && ctrl.abort(),
+    });
+    expect(first).toMatchObject({ kind: "paused", resumedAt: MiB + 5 });
+    const state = checkpoints.entries.get("k")?.state ?? new Uint8Array();
+    expect(new TextDecoder().decode(state.subarray(0, 4))).toBe("S256");
+    const second = await runHashJob({ key: "k", size, read: source(bytes).read, checkpoints, sliceSize: MiB });
+    expect(second).toMatchObject({ kind: "done", digest: nodeDigest(bytes) });
   });
 
   test("a finished hash is remembered: the next run reads nothing", async () => {

@@ -2,10 +2,12 @@
  * The hashing loop, shared by the browser's Web Worker and Node: read the file in slices, feed
  * hash-wasm's SHA-256, save `{offset, state}` every half `checkpointInterval` (written behind the
  * hashing, never more than one interval behind it) and on pause, and start from the newest usable checkpoint. A checkpoint is used only when its format
- * version, file size and hash-wasm binary id all match; anything else is discarded and hashing
- * starts from 0: a wrong state would give a wrong digest, which the edge would then refuse.
+ * version and file size match and its state loads (docs/hash-state.md: the versioned SHA-256
+ * midstate, independent of the hash-wasm build) with a byte count equal to its offset; anything
+ * else is discarded and hashing starts from 0: a wrong state would give a wrong digest, which the
+ * edge would then refuse.
  */
-import { createResumableSha256, isCompatibleSha256State } from "../shared/sha256.ts";
+import { createResumableSha256, HashStateError, sha256StateOffset } from "../shared/sha256.ts";
 import { formatDigest, parseDigest, type Sha256Digest } from "../shared/digest.ts";
 
 export const CHECKPOINT_VERSION = 1;
@@ -19,7 +21,7 @@ export interface HashCheckpoint {
   size: number;
   /** Bytes hashed into `state`. */
   offset: number;
-  /** hash-wasm's saved state (binary id + internal state). */
+  /** The SHA-256 state after `offset` bytes (docs/hash-state.md; hash-wasm 4.13.0's own bytes still load). */
   state: Uint8Array;
   /** Set once the whole file is hashed: a reload then does not hash again. */
   digest?: Sha256Digest;
@@ -37,9 +39,36 @@ export function checkCheckpoint(value: unknown, size: number): HashCheckpoint | 
   const c = value as Partial<HashCheckpoint>;
   if (c.v !== CHECKPOINT_VERSION || c.size !== size) return undefined;
   if (typeof c.offset !== "number" || !Number.isInteger(c.offset) || c.offset < 0 || c.offset > size) return undefined;
-  if (!(c.state instanceof Uint8Array) || !isCompatibleSha256State(c.state)) return undefined;
+  if (!(c.state instanceof Uint8Array) || stateOffset(c.state) !== c.offset) return undefined;
   if (c.digest !== undefined && (parseDigest(c.digest) === undefined || c.offset !== size)) return undefined;
   return c as HashCheckpoint;
+}
+
+/** Bytes hashed into `state`, or undefined when it cannot be loaded. */
+function stateOffset(state: Uint8Array): number | undefined {
+  try {
+    return sha256StateOffset(state);
+  } catch (err) {
+    if (err instanceof HashStateError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A hasher from the stored checkpoint, or from byte 0 when there is none or its state does not
+ * load after all (checkCheckpoint decodes it, but the hasher is the final judge): the bad
+ * checkpoint is then deleted, so the next run does not trip over it again.
+ */
+async function openHasher(o: HashJobOptions, saved: HashCheckpoint | undefined) {
+  if (saved) {
+    try {
+      return { hasher: await createResumableSha256({ state: saved.state }), saved };
+    } catch (err) {
+      if (!(err instanceof HashStateError)) throw err;
+      await o.checkpoints.delete(o.key);
+    }
+  }
+  return { hasher: await createResumableSha256(), saved: undefined };
 }
 
 export interface HashJobOptions {
@@ -81,12 +110,15 @@ export async function runHashJob(o: HashJobOptions): Promise<HashJobResult> {
   const interval = Math.max(1, o.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL);
   const slice = Math.max(1, o.sliceSize ?? DEFAULT_SLICE_SIZE);
 
-  const saved = checkCheckpoint(await o.checkpoints.get(o.key), o.size);
+  const stored = checkCheckpoint(await o.checkpoints.get(o.key), o.size);
+  if (stored?.digest) {
+    o.onStart?.(stored.offset);
+    return { kind: "done", digest: stored.digest, resumedAt: stored.offset, bytesRead: 0 };
+  }
+  const { hasher, saved } = await openHasher(o, stored);
   const resumedAt = saved ? saved.offset : undefined;
   o.onStart?.(resumedAt);
-  if (saved?.digest) return { kind: "done", digest: saved.digest, resumedAt, bytesRead: 0 };
 
-  const hasher = await createResumableSha256(saved ? { state: saved.state } : {});
   let offset = saved?.offset ?? 0;
   let lastSaved = offset;
   let bytesRead = 0;
