@@ -4,11 +4,24 @@
  * ranges (see edge/writer.ts). R2 reports failures as plain Errors whose message ends in a
  * numeric code, e.g. "completeMultipartUpload: ... (10048)"; those codes are mapped to the
  * typed errors of ./driver.ts here.
+ *
+ * Transient binding failures (R2's 10001 InternalError, 10043 ServiceUnavailable, 10058
+ * TooManyRequests, and errors that say "internal error", "network", "try again"...) are retried
+ * under the drivers' one policy (./retry.ts) when the body can be sent again, and surface as
+ * StorageUnavailableError once it is used up; definite ones (not found, precondition, bad digest,
+ * invalid part, no such upload) are never retried. A conditional put retried after a failure
+ * whose effect is unknown, and then refused, is success when R2 holds exactly our bytes: the first
+ * attempt landed and only its answer was lost. A createMultipartUpload retried after such a
+ * failure may leave an upload nobody knows the id of: the binding cannot list multipart uploads,
+ * so that one is left to the bucket's lifecycle rule (R2 aborts incomplete multipart uploads
+ * after 7 days by default).
  */
 import { withKeyValidation } from "./base.ts";
 import { isSizedStream } from "./body.ts";
 import {
   BadDigestError,
+  StorageError,
+  StorageUnavailableError,
   InvalidPartError,
   InvalidRangeError,
   MultipartUnknownError,
@@ -21,6 +34,7 @@ import {
   type PutBody,
   type StorageDriver,
 } from "./driver.ts";
+import { retrying, retryPolicy, type RetryPolicy } from "./retry.ts";
 
 const NAME = "r2";
 
@@ -33,46 +47,113 @@ const R2_CODES = {
   invalidRange: 10039,
 } as const;
 
+/** R2 codes that may pass if the call is made again (https://developers.cloudflare.com/r2/api/error-codes/). */
+const TRANSIENT_CODES = new Map<number, { effectUnknown: boolean }>([
+  [10001, { effectUnknown: true }], // InternalError
+  [10043, { effectUnknown: false }], // ServiceUnavailable
+  [10058, { effectUnknown: false }], // TooManyRequests (more than one write a second to a key)
+]);
+
+/** Words of transient failures whose message carries no code (network trouble between the worker and R2). */
+const TRANSIENT_MESSAGE = /internal error|network|try again|temporar|service unavailable|overloaded|timed? ?out|connection (?:was )?(?:reset|lost|closed|refused)|disconnected/i;
+
+export interface R2DriverOptions {
+  /** How transient binding errors are retried (./retry.ts; default 6 attempts, full jitter from 200 ms to 10 s). */
+  retry?: Partial<RetryPolicy>;
+}
+
+/** Whether a binding error may pass if the call is made again, and whether R2 may have acted on it. */
+export function r2Transience(err: unknown): { effectUnknown: boolean } | undefined {
+  if (err instanceof StorageError) return undefined; // already mapped: definite
+  const code = r2Code(err);
+  if (code !== undefined) return TRANSIENT_CODES.get(code);
+  return TRANSIENT_MESSAGE.test(String((err as Error)?.message ?? err)) ? { effectUnknown: true } : undefined;
+}
+
+/** What the attempts of one call came to. */
+interface Attempts {
+  effectUnknown: boolean;
+}
+
 /** A driver over `bucket`, behind the key-validating wrapper. */
-export function createR2Driver(bucket: R2Bucket): StorageDriver {
+export function createR2Driver(bucket: R2Bucket, options: R2DriverOptions = {}): StorageDriver {
+  const policy = retryPolicy(options.retry);
+  /** Runs one binding call under the policy; `replayable` false (a stream body) allows one attempt. */
+  const retried = <T>(path: string, op: () => Promise<T>, replayable = true, seen: Attempts = { effectUnknown: false }): Promise<T> =>
+    retrying(op, {
+      policy: replayable ? policy : { ...policy, attempts: 1 },
+      classify: (err) => {
+        const transience = r2Transience(err);
+        if (transience?.effectUnknown) seen.effectUnknown = true;
+        return transience && {};
+      },
+      exhausted: (err, attempts) => new StorageUnavailableError(path, NAME, attempts, undefined, { cause: err }),
+    });
+
   const handle = (upload: R2MultipartUpload): MultipartUpload => ({
     key: upload.key,
     uploadId: upload.uploadId,
-    async uploadPart(partNumber, body) {
-      try {
-        const part = await upload.uploadPart(partNumber, r2Body(body));
-        return { partNumber: part.partNumber, etag: part.etag };
-      } catch (err) {
-        throw mapMultipartError(err, upload);
-      }
-    },
-    async complete(parts) {
-      try {
-        return info(await upload.complete(parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag }))));
-      } catch (err) {
-        throw mapMultipartError(err, upload);
-      }
-    },
-    async abort() {
-      try {
-        await upload.abort();
-      } catch (err) {
-        // Aborting what is already gone is not an error (as S3's AbortMultipartUpload on R2).
-        if (r2Code(err) !== R2_CODES.noSuchUpload) throw err;
-      }
-    },
+    uploadPart: (partNumber, body) =>
+      retried(
+        upload.key,
+        async () => {
+          try {
+            const part = await upload.uploadPart(partNumber, r2Body(body));
+            return { partNumber: part.partNumber, etag: part.etag };
+          } catch (err) {
+            throw mapMultipartError(err, upload);
+          }
+        },
+        body instanceof Uint8Array,
+      ),
+    complete: (parts) =>
+      retried(upload.key, async () => {
+        try {
+          return info(await upload.complete(parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag }))));
+        } catch (err) {
+          throw mapMultipartError(err, upload);
+        }
+      }),
+    abort: () =>
+      retried(upload.key, async () => {
+        try {
+          await upload.abort();
+        } catch (err) {
+          // Aborting what is already gone is not an error (as S3's AbortMultipartUpload on R2).
+          if (r2Code(err) !== R2_CODES.noSuchUpload) throw err;
+        }
+      }),
   });
+
+  /** Whether R2 holds exactly `bytes` at `key` (ETag = MD5 of a single put; else the bytes read back). */
+  const holds = async (key: string, bytes: Uint8Array): Promise<ObjectInfo | undefined> => {
+    const object = await retried(key, () => bucket.get(key));
+    if (!object) return undefined;
+    if (object.size !== bytes.length) {
+      await object.body.cancel();
+      return undefined;
+    }
+    const md5 = new Uint8Array(await crypto.subtle.digest("MD5", bytes as Uint8Array<ArrayBuffer>));
+    const hex = Array.from(md5, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (object.etag === hex) {
+      await object.body.cancel();
+      return info(object);
+    }
+    const stored = new Uint8Array(await object.arrayBuffer());
+    return stored.every((b, i) => b === bytes[i]) ? info(object) : undefined;
+  };
 
   return withKeyValidation({
     name: NAME,
     async get(key, opts = {}) {
-      let object: R2ObjectBody | null;
-      try {
-        object = await bucket.get(key, opts.range ? { range: opts.range } : {});
-      } catch (err) {
-        if (r2Code(err) === R2_CODES.invalidRange && opts.range) throw new InvalidRangeError(key, NAME, opts.range, { cause: err });
-        throw err;
-      }
+      const object = await retried(key, async () => {
+        try {
+          return await bucket.get(key, opts.range ? { range: opts.range } : {});
+        } catch (err) {
+          if (r2Code(err) === R2_CODES.invalidRange && opts.range) throw new InvalidRangeError(key, NAME, opts.range, { cause: err });
+          throw err;
+        }
+      });
       if (!object) throw new PathNotFoundError(key, NAME);
       const result: GetResult = { ...info(object), body: object.body as ReadableStream<Uint8Array> };
       const range = opts.range && resolvedRange(object.range, object.size, opts.range);
@@ -85,40 +166,56 @@ export function createR2Driver(bucket: R2Bucket): StorageDriver {
       const conditions: string[][] = [];
       if (opts.onlyIf?.doesNotExist) conditions.push(["if-none-match", "*"]);
       if (opts.onlyIf?.etagMatches !== undefined) conditions.push(["if-match", `"${opts.onlyIf.etagMatches}"`]);
-      let object: R2Object | null;
-      try {
-        object =
-          conditions.length > 0
-            ? await bucket.put(key, r2Body(body), { ...options, onlyIf: new Headers(conditions as [string, string][]) })
-            : await bucket.put(key, r2Body(body), options);
-      } catch (err) {
-        if (opts.sha256 !== undefined && /checksum .*did not match/i.test(String((err as Error)?.message))) {
-          throw new BadDigestError(key, NAME, { cause: err });
-        }
-        throw err;
+      const seen: Attempts = { effectUnknown: false };
+      const replayable = !isSizedStream(body);
+      const object = await retried(
+        key,
+        async () => {
+          try {
+            return conditions.length > 0
+              ? await bucket.put(key, r2Body(body), { ...options, onlyIf: new Headers(conditions as [string, string][]) })
+              : await bucket.put(key, r2Body(body), options);
+          } catch (err) {
+            if (opts.sha256 !== undefined && /checksum .*did not match/i.test(String((err as Error)?.message))) {
+              throw new BadDigestError(key, NAME, { cause: err });
+            }
+            throw err;
+          }
+        },
+        replayable,
+        seen,
+      );
+      if (object) return info(object);
+      // R2 answers a failed condition with null rather than an error. After an attempt whose
+      // effect is unknown, the refusal may be our own write answering: success when R2 holds
+      // exactly our bytes.
+      if (seen.effectUnknown && replayable) {
+        const mine = await holds(key, typeof body === "string" ? new TextEncoder().encode(body) : (body as Uint8Array));
+        if (mine) return mine;
       }
-      // R2 answers a failed condition with null rather than an error.
-      if (!object) throw new PreconditionFailedError(key, NAME);
-      return info(object);
+      throw new PreconditionFailedError(key, NAME);
     },
     async stat(key) {
-      const object = await bucket.head(key);
+      const object = await retried(key, () => bucket.head(key));
       if (!object) throw new PathNotFoundError(key, NAME);
       return info(object);
     },
     async list(prefix, opts = {}) {
       const options: R2ListOptions = { prefix, limit: Math.max(1, Math.min(opts.limit ?? 1000, 1000)) };
       if (opts.cursor !== undefined) options.cursor = opts.cursor;
-      const page = await bucket.list(options);
+      const page = await retried(prefix, () => bucket.list(options));
       const keys = page.objects.map((o) => o.key);
       return page.truncated ? { keys, cursor: page.cursor } : { keys };
     },
     async delete(...keys) {
       // The binding deletes at most 1000 keys per call.
-      for (let i = 0; i < keys.length; i += 1000) await bucket.delete(keys.slice(i, i + 1000));
+      for (let i = 0; i < keys.length; i += 1000) {
+        const batch = keys.slice(i, i + 1000);
+        await retried(batch.join(","), () => bucket.delete(batch));
+      }
     },
     async createMultipart(key) {
-      return handle(await bucket.createMultipartUpload(key));
+      return handle(await retried(key, () => bucket.createMultipartUpload(key)));
     },
     resumeMultipart(key, uploadId) {
       return handle(bucket.resumeMultipartUpload(key, uploadId));
