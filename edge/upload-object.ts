@@ -11,6 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 import { toApiError, type Outcome } from "./errors.ts";
+import type { StorageDriver } from "./storage/driver.ts";
 import { driverFor } from "./store.ts";
 import { UploadSession, type CreateRequest, type UploadStatus, type WriteRequest } from "./upload-session.ts";
 
@@ -18,6 +19,7 @@ export type { CreateRequest, UploadStatus, WriteRequest } from "./upload-session
 
 export class UploadObject extends DurableObject<Env> {
   #session: UploadSession | undefined;
+  #wrapDriver: ((driver: StorageDriver) => StorageDriver) | undefined;
 
   /** Clock, replaceable in tests (runInDurableObject) to reach expiry without waiting. */
   now: () => number = () => Date.now();
@@ -25,12 +27,22 @@ export class UploadObject extends DurableObject<Env> {
   /** Built on first use: a bad storage or config var then answers as an error, not a crashed object. */
   get #upload(): UploadSession {
     this.#session ??= new UploadSession({
-      driver: driverFor(this.env),
+      driver: this.#wrapDriver ? this.#wrapDriver(driverFor(this.env)) : driverFor(this.env),
       storage: this.ctx.storage,
       config: getConfig(this.env),
       now: () => this.now(),
     });
     return this.#session;
+  }
+
+  /**
+   * Test seam (through runInDurableObject), like `now`: runs this upload on a wrapped driver,
+   * e.g. edge/storage/faulty.ts, so fault tests reach the real object over HTTP. Drops the
+   * session's memory, as a restart would.
+   */
+  useDriver(wrap: ((driver: StorageDriver) => StorageDriver) | undefined): void {
+    this.#wrapDriver = wrap;
+    this.#session = undefined;
   }
 
   create(req: CreateRequest): Promise<Outcome<UploadStatus>> {

@@ -38,7 +38,7 @@
  */
 import type { Sha256Digest } from "../shared/digest.ts";
 import { DEFAULTS } from "../shared/protocol.ts";
-import type { ResumableSha256 } from "../shared/sha256.ts";
+import { sha256StateOffset, type ResumableSha256 } from "../shared/sha256.ts";
 import {
   blobDataPath,
   uploadDataPath,
@@ -269,7 +269,10 @@ async function loadHasher(driver: StorageDriver, info: UploadInfo, createHasher:
   if (info.offset === 0) return createHasher();
   try {
     const got = await driver.get(uploadHashStatePath(info.namespace, info.id, info.offset));
-    return await createHasher(await readAll(got.body));
+    const state = await readAll(got.body);
+    // A state that decodes but stands for another offset would verify the wrong bytes.
+    if (sha256StateOffset(state) !== info.offset) return undefined;
+    return await createHasher(state);
   } catch (err) {
     if (err instanceof PathNotFoundError || (err instanceof Error && err.name === "HashStateError")) return undefined;
     throw err;
