@@ -20,7 +20,8 @@ import { blobResponseHeaders, readLinkedBlob } from "./blobs.ts";
 import { getConfig, type EdgeConfig } from "./config.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Env } from "./env.ts";
-import { ApiError, unwrap } from "./errors.ts";
+import { ApiError, unwrap, type Outcome } from "./errors.ts";
+import { releaseReservation, reserveUpload } from "./namespace-limits.ts";
 import { isValidNamespace } from "./store.ts";
 import type { UploadObject, UploadStatus, WriteRequest } from "./upload-object.ts";
 
@@ -174,16 +175,28 @@ app.post("/files", async (c) => {
   const write = await bodyRequest(c, length, 0, true);
   const id = c.env.UPLOADS.newUniqueId();
   const stub = c.env.UPLOADS.get(id) as DurableObjectStub<UploadObject>;
-  const status = unwrap(
-    await stub.create({
+  // Namespace limits (edge/namespace-limits.ts): 429 before anything is created. A zero-length
+  // upload is finished at creation, never open, so it takes no slot.
+  const reserved = length > 0;
+  if (reserved) await reserveUpload(c.env, namespace, id.toString(), length, Date.now() + config.uploadTtlSeconds * 1000);
+  let outcome: Awaited<ReturnType<typeof stub.create>>;
+  try {
+    outcome = await stub.create({
       id: id.toString(),
       namespace,
       length,
       ...(declared ? { declaredDigest: declared } : {}),
       metadata: rawMetadata,
       ...(write ? { write } : {}),
-    }),
-  );
+    });
+  } catch (err) {
+    if (reserved) await releaseUnlessCreated(c.env, stub, namespace, id.toString());
+    throw err;
+  }
+  if (!outcome.ok && reserved) await releaseUnlessCreated(c.env, stub, namespace, id.toString());
+  const status = unwrap(outcome);
+  // Finished at creation (dedupe, or the whole body came with the POST): nothing stays open.
+  if (reserved && status.digest) await releaseReservation(c.env, namespace, id.toString());
   return c.body(null, 201, {
     Location: `/files/${id.toString()}`,
     "Upload-Length": String(length),
@@ -237,6 +250,19 @@ app.get("/blobs/:ref", async (c) => {
   if (!digest) throw new ApiError(404, "BLOB_UNKNOWN", "blob unknown");
   return readLinkedBlob(c.env, c.get("namespace"), digest, c.req.raw);
 });
+
+/**
+ * After a failed creation: frees the reservation when no upload came of it. A creation can fail
+ * after the upload exists (its creation-with-upload body broke off, say); that upload is open and
+ * keeps its slot until it is finished, cancelled or expires.
+ */
+async function releaseUnlessCreated(env: Env, stub: DurableObjectStub<UploadObject>, namespace: string, id: string): Promise<void> {
+  const exists = await stub.head(namespace).then(
+    (outcome: Outcome<unknown>) => outcome.ok || outcome.error.status !== 404,
+    () => true,
+  );
+  if (!exists) await releaseReservation(env, namespace, id);
+}
 
 /** The upload's Durable Object; a malformed id is a 404 (idFromString would throw a 500). */
 function uploadStub(c: Context<AppEnv>): DurableObjectStub<UploadObject> {

@@ -19,6 +19,10 @@ export interface EdgeConfig {
   uploadTtlSeconds: number;
   /** A request body idle this long is cut off (edge/body-chunks.ts). */
   bodyIdleTimeoutMs: number;
+  /** Open (unfinished) uploads one namespace may hold; a creation past it is 429 (edge/namespace-limits.ts). */
+  maxOpenUploadsPerNamespace: number;
+  /** Sum of the Upload-Length of one namespace's open uploads; a creation past it is 429. */
+  maxOpenBytesPerNamespace: number;
   /** HMAC secret for bearer tokens; undefined when not configured. */
   secret: string | undefined;
   allowAnonymous: boolean;
@@ -27,13 +31,16 @@ export interface EdgeConfig {
 }
 
 const GiB = 1024 * 1024 * 1024;
+/** Namespace limit defaults: room for a busy uploader (a page of 100 files, a TiB of disk images), not for a runaway. */
+export const DEFAULT_MAX_OPEN_UPLOADS_PER_NAMESPACE = 100;
+export const DEFAULT_MAX_OPEN_BYTES_PER_NAMESPACE = 1024 * GiB;
 const cache = new WeakMap<object, EdgeConfig>();
 
-function integer(env: Env, name: keyof Env, fallback: number, min: number, max: number): number {
+function integer(env: Env, name: keyof Env, fallback: number, min: number, max: number, unit = name.endsWith("_SECONDS") ? "seconds" : "bytes"): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   if (typeof raw !== "string" || !/^\d+$/.test(raw.trim())) {
-    throw invalid(`${name} must be a whole number of ${name.endsWith("_SECONDS") ? "seconds" : "bytes"}, got ${JSON.stringify(raw)}`);
+    throw invalid(`${name} must be a whole number of ${unit}, got ${JSON.stringify(raw)}`);
   }
   const value = Number(raw.trim());
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -68,6 +75,8 @@ export function getConfig(env: Env): EdgeConfig {
     maxPatchSize: integer(env, "MAX_PATCH_SIZE", DEFAULTS.maxPatchSize, 1, 5 * GiB),
     uploadTtlSeconds: integer(env, "UPLOAD_TTL_SECONDS", DEFAULTS.uploadTtlSeconds, 1, 10 * 365 * 24 * 3600),
     bodyIdleTimeoutMs: integer(env, "BODY_IDLE_TIMEOUT_SECONDS", DEFAULTS.bodyIdleTimeoutSeconds, 1, 3600) * 1000,
+    maxOpenUploadsPerNamespace: integer(env, "MAX_OPEN_UPLOADS_PER_NAMESPACE", DEFAULT_MAX_OPEN_UPLOADS_PER_NAMESPACE, 1, 1_000_000, "uploads"),
+    maxOpenBytesPerNamespace: integer(env, "MAX_OPEN_BYTES_PER_NAMESPACE", DEFAULT_MAX_OPEN_BYTES_PER_NAMESPACE, 1, Number.MAX_SAFE_INTEGER),
     secret: env.UPLOAD_SECRET ? env.UPLOAD_SECRET : undefined,
     allowAnonymous: allow === "true",
     corsOrigins: list.includes("*") ? "*" : list,

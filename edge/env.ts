@@ -8,6 +8,12 @@ import type { StorageVars } from "./storage/s3-config.ts";
 export interface Env extends StorageVars {
   BUCKET: R2Bucket;
   UPLOADS: DurableObjectNamespace;
+  /**
+   * One NamespaceObject per namespace (edge/namespace-limits.ts) counting its open uploads and
+   * bytes. Optional so a hand-written workerd config without it (bench/baseline.ts) still runs,
+   * with no namespace limits; wrangler.jsonc always binds it.
+   */
+  NAMESPACES?: DurableObjectNamespace;
   ASSETS?: Fetcher;
   UPLOAD_SECRET?: string;
   ALLOW_ANONYMOUS?: string;
@@ -18,4 +24,8 @@ export interface Env extends StorageVars {
   UPLOAD_TTL_SECONDS?: string;
   /** A PATCH body that sends nothing for this long is cut off, keeping what arrived (default 30). */
   BODY_IDLE_TIMEOUT_SECONDS?: string;
+  /** Open (unfinished) uploads one namespace may have at once; POST /files over it is 429 (default 100). */
+  MAX_OPEN_UPLOADS_PER_NAMESPACE?: string;
+  /** Sum of Upload-Length over one namespace's open uploads; POST /files over it is 429 (default 1 TiB). */
+  MAX_OPEN_BYTES_PER_NAMESPACE?: string;
 }

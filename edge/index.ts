@@ -6,6 +6,7 @@ import { app } from "./app.ts";
 import type { Env } from "./env.ts";
 import { purgeExpiredUploads } from "./purge.ts";
 
+export { NamespaceObject } from "./namespace-limits.ts";
 export { UploadObject } from "./upload-object.ts";
 
 export default {
