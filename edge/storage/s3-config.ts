@@ -11,6 +11,8 @@
  *     S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY   (secrets: `wrangler secret put ...`)
  *     S3_SESSION_TOKEN     optional, temporary credentials
  *     S3_FORCE_PATH_STYLE  "true"/"false"; default true for IP/localhost endpoints
+ *     S3_REQUEST_TIMEOUT_SECONDS   optional, a request's time to answer before it is retried (default 30)
+ *     S3_MAX_ATTEMPTS      optional, attempts per request on transient faults, first included (default 6)
  *
  * A missing or malformed var is a StorageConfigError naming it: a typo must not silently send
  * uploads to another store.
@@ -27,6 +29,8 @@ export interface StorageVars {
   S3_SECRET_ACCESS_KEY?: string;
   S3_SESSION_TOKEN?: string;
   S3_FORCE_PATH_STYLE?: string;
+  S3_REQUEST_TIMEOUT_SECONDS?: string;
+  S3_MAX_ATTEMPTS?: string;
 }
 
 export type StorageChoice = { kind: "r2" } | { kind: "s3"; options: S3DriverOptions };
@@ -86,5 +90,15 @@ export function storageChoice(vars: StorageVars): StorageChoice {
     }
     options.forcePathStyle = pathStyle === "true";
   }
+  const positive = (name: "S3_REQUEST_TIMEOUT_SECONDS" | "S3_MAX_ATTEMPTS", what: string): number | undefined => {
+    const value = (vars[name] ?? "").trim();
+    if (value === "") return undefined;
+    if (!/^[1-9]\d*$/.test(value)) throw new StorageConfigError(name, `${name} must be a positive whole number (${what}), got ${JSON.stringify(vars[name])}`);
+    return Number(value);
+  };
+  const timeout = positive("S3_REQUEST_TIMEOUT_SECONDS", "seconds");
+  if (timeout !== undefined) options.requestTimeoutMs = timeout * 1000;
+  const attempts = positive("S3_MAX_ATTEMPTS", "attempts, the first included");
+  if (attempts !== undefined) options.retry = { attempts };
   return { kind: "s3", options };
 }

@@ -142,6 +142,8 @@ describe("storage configuration (STORAGE, S3_*)", () => {
     });
     const r2 = storageChoice({ ...base, S3_ENDPOINT: "https://0123abcd.r2.cloudflarestorage.com", S3_REGION: "", S3_FORCE_PATH_STYLE: "true" });
     expect(r2).toMatchObject({ kind: "s3", options: { region: "auto", forcePathStyle: true } });
+    const tuned = storageChoice({ ...base, S3_REQUEST_TIMEOUT_SECONDS: "120", S3_MAX_ATTEMPTS: "10" });
+    expect(tuned).toMatchObject({ kind: "s3", options: { requestTimeoutMs: 120_000, retry: { attempts: 10 } } });
   });
 
   test.each([
@@ -155,6 +157,9 @@ describe("storage configuration (STORAGE, S3_*)", () => {
     [{ ...base, S3_ACCESS_KEY_ID: "" }, "S3_ACCESS_KEY_ID"],
     [{ ...base, S3_SECRET_ACCESS_KEY: " " }, "S3_SECRET_ACCESS_KEY"],
     [{ ...base, S3_FORCE_PATH_STYLE: "yes" }, "S3_FORCE_PATH_STYLE"],
+    [{ ...base, S3_REQUEST_TIMEOUT_SECONDS: "0" }, "S3_REQUEST_TIMEOUT_SECONDS"],
+    [{ ...base, S3_REQUEST_TIMEOUT_SECONDS: "30s" }, "S3_REQUEST_TIMEOUT_SECONDS"],
+    [{ ...base, S3_MAX_ATTEMPTS: "-1" }, "S3_MAX_ATTEMPTS"],
   ])("%o is refused naming %s", (vars, variable) => {
     const err = (() => {
       try {
