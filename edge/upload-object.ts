@@ -11,6 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./config.ts";
 import type { Env } from "./env.ts";
 import { toApiError, type Outcome } from "./errors.ts";
+import { releaseReservation } from "./namespace-limits.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { driverFor } from "./store.ts";
 import { UploadSession, type CreateRequest, type UploadStatus, type WriteRequest } from "./upload-session.ts";
@@ -31,6 +32,11 @@ export class UploadObject extends DurableObject<Env> {
       storage: this.ctx.storage,
       config: getConfig(this.env),
       now: () => this.now(),
+      hooks: {
+        // The namespace's limits count open uploads: a finished or removed one frees its slot.
+        finished: async (record) => void (await releaseReservation(this.env, record.namespace, record.id)),
+        closed: async (record) => void (await releaseReservation(this.env, record.namespace, record.id)),
+      },
     });
     return this.#session;
   }

@@ -19,6 +19,7 @@
  */
 import type { Sha256Digest } from "../shared/digest.ts";
 import type { TusChecksumAlgorithm } from "../shared/protocol.ts";
+import { blobMetaFromUploadMetadata, writeBlobMeta } from "./blob-meta.ts";
 import { bodyChunks } from "./body-chunks.ts";
 import type { EdgeConfig } from "./config.ts";
 import { ApiError, BodyReadError, toApiError } from "./errors.ts";
@@ -507,6 +508,8 @@ export class UploadSession {
     try {
       await writer.finish(record.declaredDigest, {
         linked: async ({ digest }) => {
+          // What the uploader called the file, for Content-Disposition on GET /blobs.
+          await writeBlobMeta(this.#driver, record.namespace, digest, blobMetaFromUploadMetadata(record.metadata));
           record.finished = { digest, at: this.now() };
           record.cleanup = true;
           delete record.finishing;
