@@ -89,6 +89,21 @@ describe("faulty storage driver", () => {
     expect(driver.stats.faults.failBefore).toBe(1);
   });
 
+  test("faultAt: faults at chosen operation indices, whatever the rates", async () => {
+    const memory = createMemoryDriver();
+    const driver = createFaultyDriver(memory, { seed: 1, faultAt: { 2: "failBefore", 3: "failAfter", 4: "timeout" }, sleep: async () => undefined });
+    await driver.put("k/1", "x");
+    const kinds: unknown[] = [];
+    for (const n of [2, 3, 4]) kinds.push(((await driver.put(`k/${n}`, "x").catch((e: unknown) => e)) as Error).cause);
+    await driver.put("k/5", "x");
+    expect(kinds).toMatchObject([
+      { kind: "failBefore", tookEffect: false },
+      { kind: "failAfter", tookEffect: true },
+      { kind: "timeout", tookEffect: true },
+    ]);
+    expect((await memory.list("k/")).keys).toEqual(["k/1", "k/3", "k/4", "k/5"]);
+  });
+
   test("setEnabled(false) stops injecting; counting goes on", async () => {
     const driver = createFaultyDriver(createMemoryDriver(), { seed: 3, rates: { failBefore: 1 } });
     driver.setEnabled(false);

@@ -78,6 +78,11 @@ export interface FaultyDriverOptions {
   staleWindow?: number;
   /** Older versions larger than this are not kept (only "absent" is remembered); default 256 KiB. */
   staleMaxBytes?: number;
+  /**
+   * Faults at chosen operations, by 1-based operation index, on top of the rates: a hand-written
+   * minimal schedule (e.g. `{ 3: "failAfter" }`: the third operation's answer is lost).
+   */
+  faultAt?: Readonly<Record<number, "failBefore" | "failAfter" | "timeout">>;
   /** 1-based index of the operation at which the simulated process dies; absent: never. */
   crashAt?: number;
   /**
@@ -211,19 +216,21 @@ export function createFaultyDriver(inner: StorageDriver, options: FaultyDriverOp
       throw new SimulatedCrash(index);
     }
     const active = enabled && disturbed.has(op);
+    const planned = options.faultAt?.[index];
     if (active && chance(rates.latency)) {
       stats.faults.latency++;
       await sleep(Math.floor(random() * (maxLatencyMs + 1)));
       assertAlive();
     }
-    if (active && chance(rates.failBefore)) {
+    if (planned === "failBefore" || (active && chance(rates.failBefore))) {
       stats.faults.failBefore++;
       discard?.();
       throw unavailable(path, "failBefore", op, false);
     }
-    if (active && chance(rates.timeout)) {
+    if (planned === "timeout" || (active && chance(rates.timeout))) {
       stats.faults.timeout++;
-      const tookEffect = random() < 0.5;
+      // A planned timeout lands (the worse case: the effect is there, the answer is not).
+      const tookEffect = planned === "timeout" || random() < 0.5;
       if (tookEffect) await effect().catch(() => undefined);
       else discard?.();
       await sleep(timeoutMs);
@@ -245,7 +252,7 @@ export function createFaultyDriver(inner: StorageDriver, options: FaultyDriverOp
         return deliver(old);
       }
     }
-    const failAfter = active && chance(rates.failAfter);
+    const failAfter = planned === "failAfter" || (active && chance(rates.failAfter));
     const result = await effect().then(deliver, (err: unknown) => {
       assertAlive();
       throw err;
