@@ -3,10 +3,12 @@ import { defineConfig } from "vite";
 import { localWorkerVars } from "./scripts/local-env.ts";
 
 /**
- * One Vite config for `npm start` (vite dev: the page and the worker in real workerd with
- * local R2 and Durable Objects persisted under .wrangler/state) and for `vite build`
- * (what `wrangler deploy` ships). The worker's vars for local runs come from the environment
- * (PORT, UPLOAD_SECRET, ALLOW_ANONYMOUS, CORS_ORIGINS); see scripts/local-env.ts.
+ * One Vite config for `vite build` (what `npm start` serves with `wrangler dev` and what
+ * `wrangler deploy` ships) and for `npm run dev` (vite dev: the page and the worker in real
+ * workerd with local R2 and Durable Objects persisted under .wrangler/state, for working on the
+ * page). The worker's vars for local runs come from the environment (PORT, UPLOAD_SECRET,
+ * ALLOW_ANONYMOUS, CORS_ORIGINS); see scripts/local-env.ts. `npm start` passes them to
+ * `wrangler dev` itself (scripts/start.mjs): a build never carries them.
  */
 export default defineConfig(({ command }) => ({
   server: {
@@ -19,6 +21,11 @@ export default defineConfig(({ command }) => ({
   },
   preview: { host: "127.0.0.1", port: Number(process.env.PORT ?? 8787) },
   worker: { format: "es" },
+  // The browser tests' harness pages, built only for the tests' servers (scripts/start.mjs
+  // --with-test-pages): a deployed page has no business shipping them.
+  ...(process.env.EDGE_UPLOAD_TEST_PAGES === "1"
+    ? { environments: { client: { build: { rollupOptions: { input: ["index.html", "test/pages/client-harness.html"] } } } } }
+    : {}),
   // Every dependency the page, the hasher worker and the test harness pages import, optimised at
   // start-up: a dependency discovered late makes Vite re-optimise and reload every open page,
   // which would cut a running upload (and a browser test) short.
