@@ -30,6 +30,8 @@ export { fingerprint } from "./fingerprint.ts";
 export type {
   Progress,
   SessionCounters,
+  RetryOptions,
+  RetryState,
   UploadError,
   UploaderEvent,
   UploaderOptions,

@@ -149,6 +149,7 @@ export const EXPOSED_HEADERS = [
   "ETag",
   "Content-Range",
   "WWW-Authenticate",
+  "Retry-After",
 ] as const;
 
 /** Request headers a cross-origin page may send (Access-Control-Allow-Headers). */
