@@ -352,18 +352,15 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
    * (Another writer's upload of the same key created within those seconds and still without a
    * part would be aborted too; its next UploadPart fails MultipartUnknownError, which the writer
    * treats as a lost upload.) The clean-up is best effort: a store without ListMultipartUploads, or
-   * one failing it, leaves the orphan to the bucket's lifecycle rule and the create still succeeds.
+   * one failing it, leaves the orphan to the bucket's lifecycle rule and the create still succeeds;
+   * so does a create that fails in the end.
    */
   const createMultipart = async (key: string): Promise<MultipartUpload> => {
     const started = Date.now();
     const seen: Attempts = { count: 0, effectUnknown: false };
-    let answer: { response: Response; xml: XmlElement };
-    try {
-      answer = await requestXml({ operation: "CreateMultipartUpload", method: "POST", url: url(key, { uploads: "" }), context: { path: key } }, seen);
-    } catch (err) {
-      if (seen.effectUnknown) await abortOrphans(key, undefined, started);
-      throw err;
-    }
+    // When every attempt fails the store is down or unreachable: cleaning up then would hold the
+    // caller through another round of retries, so those orphans are left to the lifecycle rule.
+    const answer = await requestXml({ operation: "CreateMultipartUpload", method: "POST", url: url(key, { uploads: "" }), context: { path: key } }, seen);
     const uploadId = text(child(answer.xml, "InitiateMultipartUploadResult"), "UploadId");
     if (!uploadId) throw new S3RequestError(key, NAME, new S3ResponseError("CreateMultipartUpload", "MalformedResponse", answer.response.status, undefined, "no UploadId in the response"));
     if (seen.effectUnknown) await abortOrphans(key, uploadId, started);
@@ -457,39 +454,40 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     }
   };
 
+  /** GetObject; also used by `holds` to read back what a conditional PUT may have stored. */
   const driverGet = async (key: string, opts: { range?: ByteRange } = {}): Promise<GetResult> => {
-      const range = opts.range;
-      let response: Response;
-      try {
-        response = await request({
-          operation: "GetObject",
-          method: "GET",
-          url: url(key),
-          context: range ? { path: key, range } : { path: key },
-          ...(range ? { headers: { range: rangeHeader(range) } } : {}),
-        });
-      } catch (err) {
-        // S3 refuses any range of an empty object; the interface (as R2) gives offset 0 of it.
-        if (err instanceof InvalidRangeError && range && "offset" in range && range.offset === 0) {
-          const info = await head(key);
-          if (info.size === 0) return { ...info, body: new ReadableStream<Uint8Array>({ start: (c) => c.close() }), range: { offset: 0, length: 0 } };
-        }
-        throw err;
+    const range = opts.range;
+    let response: Response;
+    try {
+      response = await request({
+        operation: "GetObject",
+        method: "GET",
+        url: url(key),
+        context: range ? { path: key, range } : { path: key },
+        ...(range ? { headers: { range: rangeHeader(range) } } : {}),
+      });
+    } catch (err) {
+      // S3 refuses any range of an empty object; the interface (as R2) gives offset 0 of it.
+      if (err instanceof InvalidRangeError && range && "offset" in range && range.offset === 0) {
+        const info = await head(key);
+        if (info.size === 0) return { ...info, body: new ReadableStream<Uint8Array>({ start: (c) => c.close() }), range: { offset: 0, length: 0 } };
       }
-      const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-      if (response.status === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
-        if (!m) throw new S3RequestError(key, NAME, new S3ResponseError("GetObject", "MalformedResponse", 206, undefined, "206 without a Content-Range"));
-        const offset = Number(m[1]);
-        const length = Number(m[2]) - offset + 1;
-        const size = m[3] === "*" ? (await head(key)).size : Number(m[3]);
-        return { ...infoFrom(key, response.headers, size), body, range: { offset, length } };
-      }
-      const size = Number(response.headers.get("content-length") ?? 0);
-      const result: GetResult = { ...infoFrom(key, response.headers, size), body };
-      // A store may answer a range covering the whole object with 200.
-      if (range) result.range = { offset: 0, length: size };
-      return result;
+      throw err;
+    }
+    const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    if (response.status === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
+      if (!m) throw new S3RequestError(key, NAME, new S3ResponseError("GetObject", "MalformedResponse", 206, undefined, "206 without a Content-Range"));
+      const offset = Number(m[1]);
+      const length = Number(m[2]) - offset + 1;
+      const size = m[3] === "*" ? (await head(key)).size : Number(m[3]);
+      return { ...infoFrom(key, response.headers, size), body, range: { offset, length } };
+    }
+    const size = Number(response.headers.get("content-length") ?? 0);
+    const result: GetResult = { ...infoFrom(key, response.headers, size), body };
+    // A store may answer a range covering the whole object with 200.
+    if (range) result.range = { offset: 0, length: size };
+    return result;
   };
 
   return withKeyValidation({
