@@ -23,6 +23,8 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** Also build test/pages/*.html, the browser tests' harness pages. */
   testPages?: boolean;
+  /** false: serve what `outDir` already holds (another server's build) instead of building. */
+  build?: boolean;
   /** Give up waiting for /health after this long (a build plus wrangler's start-up on busy cores). */
   startTimeoutMs?: number;
 }
@@ -146,7 +148,7 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
     live.delete(pgid);
   };
 
-  await launch(true);
+  await launch(options.build ?? true);
   return {
     baseUrl,
     port,

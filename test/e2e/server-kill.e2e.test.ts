@@ -1,0 +1,240 @@
+/**
+ * The server SIGKILLed while uploads run, as a crashed host or a redeploy would: four uploads of
+ * 24-40 MiB (two through tus-js-client, two through our Node client; the digest declared at
+ * creation for one of each, on the last PATCH or never for the others) against a server of this
+ * test's own (test/support/server-process.ts). The whole server process group is killed at seeded
+ * points of the run's progress and once right after the last bytes of an upload went out (its
+ * finish), then started again on the same port and state.
+ *
+ * Invariants (issue 14): every upload ends with HEAD answering Upload-Offset = Upload-Length with
+ * Content-Location and Repr-Digest, and its blob served with exactly its bytes; no upload is
+ * answered 404/410 once created (a client would start it again from 0); whenever a client is
+ * told complete, the blob is already served.
+ *
+ * EDGE_UPLOAD_KILL_SEED=<n> picks other kill points (the seed is printed).
+ */
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tus from "tus-js-client";
+import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { createNodeUploader, fileFromPath } from "../../client/node.ts";
+import type { Uploader, UploadSnapshot } from "../../client/node.ts";
+import { seededBytes } from "../support/seeded.ts";
+import { type ServerProcess, startServer } from "../support/server-process.ts";
+
+const MiB = 1024 * 1024;
+const SEED = Number(process.env.EDGE_UPLOAD_KILL_SEED ?? 14);
+
+let dir = "";
+let server: ServerProcess;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "edge-upload-kill-"));
+  // The e2e stack's build, served by a server of our own: its own port and state, nothing shared
+  // with the other tests but the read-only build.
+  server = await startServer({ stateDir: join(dir, "server"), outDir: join(inject("stateDir"), "build"), build: false });
+});
+afterAll(async () => {
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** xorshift32, for kill points that are the same on every run of one seed. */
+function random(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+interface File {
+  name: string;
+  bytes: Buffer;
+  hex: string;
+}
+
+function file(name: string, size: number, seed: number): File {
+  const raw = seededBytes(size, seed);
+  const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  return { name, bytes, hex: createHash("sha256").update(bytes).digest("hex") };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A request read to its end that waits out the server's absence (killed, restarting) instead of
+ * failing: the kills go on while the test checks blobs.
+ */
+async function fetchThrough(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: Buffer }> {
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(url, init);
+      return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+    } catch (err) {
+      if (i > 600) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+test("SIGKILLs mid-PATCH and mid-finish: every upload finishes verified, none forgotten, none done before its blob", async () => {
+  const files = {
+    tusDeclared: file("tus-declared.bin", 40 * MiB + 5, 1401),
+    tusPlain: file("tus-plain.bin", 32 * MiB + 1, 1402),
+    nodeFirst: file("node-hash-first.bin", 28 * MiB + 7, 1403),
+    nodeAlongside: file("node-alongside.bin", 24 * MiB + 3, 1404),
+  };
+  const total = Object.values(files).reduce((n, f) => n + f.bytes.length, 0);
+  const violations: string[] = [];
+  const sent = new Map<string, number>();
+  const urls = new Map<string, string>();
+  const log: string[] = [];
+
+  // ---- the killer: one kill at a time, each followed by a restart on the same port and state.
+  const rand = random(SEED);
+  const progressKills = [0.15 + 0.2 * rand(), 0.4 + 0.2 * rand()].sort((a, b) => a - b);
+  const kills: string[] = [];
+  const restarts: Promise<void>[] = [];
+  let down = false;
+  const kill = (reason: string) => {
+    if (down) return;
+    down = true;
+    kills.push(reason);
+    const at = Date.now();
+    restarts.push(
+      (async () => {
+        try {
+          await server.kill("SIGKILL");
+          await server.restart();
+          log.push(`killed (${reason}); back after ${Date.now() - at} ms`);
+        } finally {
+          down = false;
+        }
+      })(),
+    );
+  };
+  const finishKills = new Set<string>();
+  const progressed = (name: string, bytes: number, size: number, finishAt: number | undefined) => {
+    sent.set(name, bytes);
+    const all = [...sent.values()].reduce((a, b) => a + b, 0);
+    const next = progressKills[0];
+    if (next !== undefined && all >= next * total && !down) kill(`${Math.round(next * 100)}% of all bytes sent`), progressKills.shift();
+    // Right after the last bytes went out: the edge is receiving the tail or finishing.
+    if (finishAt !== undefined && bytes >= finishAt && bytes <= size && !finishKills.has(name) && !down) {
+      finishKills.add(name);
+      kill(`${name} sent ${bytes === size ? "its last byte" : "most of its last chunk"}`);
+    }
+  };
+
+  /** A client said "complete": its blob must be served with its bytes now (or once the server is back). */
+  const toldComplete = async (f: File, by: string) => {
+    const res = await fetchThrough(`${server.baseUrl}/blobs/sha256:${f.hex}`);
+    if (res.status !== 200) violations.push(`${f.name}: ${by} reported complete but GET of its blob answered ${res.status}`);
+    else if (!res.body.equals(f.bytes)) violations.push(`${f.name}: ${by} reported complete but its blob has other bytes`);
+  };
+
+  const viaTus = (f: File, declareDigest: boolean) =>
+    new Promise<void>((resolve, reject) => {
+      const upload = new tus.Upload(f.bytes, {
+        endpoint: `${server.baseUrl}/files`,
+        chunkSize: 8 * MiB,
+        metadata: { filename: f.name, filetype: "application/octet-stream", ...(declareDigest ? { digest: `sha256:${f.hex}` } : {}) },
+        // Many short waits: a restart takes seconds, and the count starts again on progress.
+        retryDelays: Array.from({ length: 600 }, () => 200),
+        onAfterResponse(req, res) {
+          const status = res.getStatus();
+          if (req.getMethod() === "POST" && status === 201) urls.set(f.name, new URL(res.getHeader("Location") ?? "", server.baseUrl).href);
+          else if ((status === 404 || status === 410) && req.getURL() === urls.get(f.name)) {
+            violations.push(`${f.name}: ${req.getMethod()} of the created upload answered ${status}`);
+          }
+        },
+        onProgress(bytes, size) {
+          // The finish kill for the upload with its digest declared: the instant its last byte is out.
+          progressed(f.name, bytes, size, declareDigest ? size : undefined);
+        },
+        onSuccess() {
+          void toldComplete(f, "tus-js-client").then(resolve, reject);
+        },
+        onError: reject,
+      });
+      upload.start();
+    });
+
+  const viaNode = async (uploader: Uploader, f: File, killNearEnd: boolean) => {
+    const path = join(dir, f.name);
+    await writeFile(path, f.bytes);
+    const [added] = await uploader.add([await fileFromPath(path)]);
+    if (!added) throw new Error(`${f.name} not added`);
+    const done = await new Promise<UploadSnapshot>((resolve, reject) => {
+      const timer = setInterval(() => {
+        const u = uploader.list().find((x) => x.key === added.key);
+        if (!u) return;
+        if (u.uploadUrl) {
+          const first = urls.get(f.name);
+          if (first === undefined) urls.set(f.name, u.uploadUrl);
+          else if (first !== u.uploadUrl) violations.push(`${f.name}: the upload was started again at ${u.uploadUrl}`);
+        }
+        if (u.notice?.code === "UPLOAD_GONE") violations.push(`${f.name}: ${u.notice.message}`);
+        // Our client's progress comes in steps; "near the end" is inside its last 8 MiB chunk.
+        progressed(f.name, u.transfer.bytes, f.bytes.length, killNearEnd ? f.bytes.length - 2 * MiB : undefined);
+        if (u.state.kind === "done" || u.state.kind === "failed") {
+          clearInterval(timer);
+          if (u.state.kind === "failed") reject(new Error(`${f.name}: ${JSON.stringify(u.state.error)}`));
+          else resolve(u);
+        }
+      }, 20);
+    });
+    expect(done.state).toMatchObject({ kind: "done", digest: `sha256:${f.hex}` });
+    await toldComplete(f, "the Node client");
+  };
+
+  const started = Date.now();
+  const uploader = (hashFirst: boolean, name: string) =>
+    createNodeUploader({
+      endpoint: `${server.baseUrl}/files`,
+      stateDir: join(dir, `client-${name}`),
+      chunkSize: 8 * MiB,
+      hashFirst,
+      retry: { maxAttempts: 600, baseDelayMs: 100, maxDelayMs: 400 },
+    });
+  const first = uploader(true, "first");
+  const alongside = uploader(false, "alongside");
+  try {
+    await Promise.all([
+      viaTus(files.tusDeclared, true),
+      viaTus(files.tusPlain, false),
+      viaNode(first, files.nodeFirst, false),
+      viaNode(alongside, files.nodeAlongside, true),
+    ]);
+  } finally {
+    first.destroy();
+    alongside.destroy();
+  }
+  await Promise.all(restarts);
+  console.log(`server-kill seed ${SEED}: ${kills.length} kills in ${Date.now() - started} ms\n  ${log.join("\n  ")}`);
+
+  for (const f of Object.values(files)) {
+    const url = urls.get(f.name) ?? "";
+    const head = await fetchThrough(url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
+    const raw = createHash("sha256").update(f.bytes).digest("base64");
+    expect(
+      {
+        status: head.status,
+        offset: head.headers.get("upload-offset"),
+        length: head.headers.get("upload-length"),
+        location: head.headers.get("content-location"),
+        digest: head.headers.get("repr-digest"),
+      },
+      `HEAD ${f.name}`,
+    ).toEqual({ status: 200, offset: String(f.bytes.length), length: String(f.bytes.length), location: `/blobs/sha256:${f.hex}`, digest: `sha-256=:${raw}:` });
+    const blob = (await fetchThrough(`${server.baseUrl}/blobs/sha256:${f.hex}`)).body;
+    expect(createHash("sha256").update(blob).digest("hex"), `blob of ${f.name}`).toBe(f.hex);
+    expect(blob.equals(f.bytes)).toBe(true);
+  }
+  expect(violations).toEqual([]);
+  expect(kills.length).toBeGreaterThanOrEqual(3);
+});
