@@ -1,0 +1,468 @@
+/**
+ * Chaos suite, level 2 (issue 14): the upload session (edge/upload-session.ts, the Durable
+ * Object's logic without the runtime) over a fault-injecting store, crashed between any two steps
+ * and at any storage operation, with its alarm fired at random points, driven by a tus-like client
+ * that retries. A crash abandons the session (its storage wrapper and its durable storage stop
+ * answering it, as a killed process) and a new session is built on the same bucket and the same
+ * SessionStorage, as a restarted Durable Object is.
+ *
+ * The client: POST (sometimes with the first bytes), then HEAD for the offset and PATCH chunks
+ * from it; 5xx and 409 are retried (a POST that fails is retried as a new upload, as tus clients
+ * do; the old one is left to expire), a body the client breaks off is answered by nobody. Checked
+ * at every answer and after every step:
+ * - never `offset === length` without `digest`, and a `digest` only when the blob is linked and
+ *   holds exactly the upload's bytes at that moment;
+ * - never 404/410 for an upload that exists, never another 4xx than 409 (store faults are 5xx);
+ * - the offset a client is told never goes back;
+ * - nothing unverified is ever at a blob path;
+ * - every upload converges to done with exactly its bytes (or cancelled); afterwards, and for
+ *   abandoned uploads after expiry and the alarm or the purge, no key is left under any upload,
+ *   no session record is left for a removed upload, and no multipart upload the code knew is open.
+ */
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { afterAll, expect, test } from "vitest";
+import type { Sha256Digest } from "../../shared/digest.ts";
+import type { EdgeConfig } from "../../edge/config.ts";
+import { ApiError } from "../../edge/errors.ts";
+import { isLinked } from "../../edge/registry.ts";
+import { createMemoryDriver } from "../../edge/storage/memory.ts";
+import { SimulatedCrash, createFaultyDriver, mulberry32, type FaultRates, type FaultyDriver } from "../../edge/storage/faulty.ts";
+import { ALARM_RETRY_MS, UploadSession, createMemorySessionStorage, type SessionStorage, type UploadStatus, type WriteRequest } from "../../edge/upload-session.ts";
+import { seededBytes } from "../support/seeded.ts";
+import {
+  ChaosFigures,
+  MiB,
+  PART,
+  chaosBudget,
+  digestOf,
+  finishedProblems,
+  leftoverProblems,
+  noteDelivered,
+  sha256Hex,
+  tickSleep,
+  trackMultiparts,
+  unverifiedBlobs,
+  uploadIdOf,
+  type TrackedDriver,
+} from "../support/chaos.ts";
+
+const budget = chaosBudget(20);
+const TRACE = process.env.CHAOS_TRACE === "1";
+const figures = new ChaosFigures();
+const NAMESPACE = "chaos/session";
+const MAX_STEPS = 300;
+const TTL_SECONDS = 24 * 3600;
+const config: Pick<EdgeConfig, "partSize" | "maxPatchSize" | "uploadTtlSeconds" | "bodyIdleTimeoutMs"> = {
+  partSize: PART,
+  maxPatchSize: 64 * MiB,
+  uploadTtlSeconds: TTL_SECONDS,
+  bodyIdleTimeoutMs: 60_000,
+};
+
+interface UploadSpec {
+  size: number;
+  dataSeed: number;
+  chunks: number[];
+  digestAt: "create" | "mid" | "finish" | "never";
+  midAt: number;
+  /** Send the first chunk with the POST (tus creation-with-upload). */
+  withCreation: boolean;
+  cancelAt: number | null;
+  /** The client walks away after this many steps and never comes back: the upload must expire and be purged. */
+  abandonAt: number | null;
+  cutChance: number;
+  checksums: boolean;
+}
+
+interface Schedule {
+  store: "r2" | "s3";
+  rates: FaultRates;
+  /** Chance that a session's storage dies at a random operation. */
+  crashChance: number;
+  /** Chance of a restart between two steps. */
+  restartChance: number;
+  /** Chance of firing the alarm before a step (and, half of those times, during it). */
+  alarmChance: number;
+  seed: number;
+  uploads: UploadSpec[];
+}
+
+const rate = (max: number) => fc.integer({ min: 0, max: Math.round(max * 1000) }).map((n) => n / 1000);
+const sizeArb = fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 64 * 1024 }) },
+  { weight: 3, arbitrary: fc.constantFrom(0, 1, PART - 1, PART, PART + 1, 2 * PART, 2 * PART + 1) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 2 * PART + 1000 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 20 * MiB }) },
+);
+const maybeStep = (max: number, weightNull: number) =>
+  fc.oneof({ weight: weightNull, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max }) });
+
+const uploadArb: fc.Arbitrary<UploadSpec> = fc.record({
+  size: sizeArb,
+  dataSeed: fc.integer({ min: 1, max: 3 }),
+  chunks: fc.array(fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 1, max: 3 * PART }), fc.constant(PART)), { minLength: 1, maxLength: 5 }),
+  digestAt: fc.constantFrom("create", "mid", "finish", "never"),
+  midAt: fc.integer({ min: 0, max: 100 }).map((n) => n / 100),
+  withCreation: fc.boolean(),
+  cancelAt: maybeStep(12, 4),
+  abandonAt: maybeStep(12, 6),
+  cutChance: fc.constantFrom(0, 0.2),
+  checksums: fc.boolean(),
+});
+
+const scheduleArb: fc.Arbitrary<Schedule> = fc.record({
+  store: fc.constantFrom("r2", "s3"),
+  rates: fc.record({ failBefore: rate(0.04), failAfter: rate(0.04), timeout: rate(0.01), latency: rate(0.3), stale: rate(0.1) }),
+  crashChance: fc.constantFrom(0, 0.1, 0.3),
+  restartChance: fc.constantFrom(0, 0.1, 0.3),
+  alarmChance: fc.constantFrom(0, 0.2, 0.5),
+  seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+  uploads: fc.array(uploadArb, { minLength: 1, maxLength: 3 }),
+});
+
+/** A durable storage that stops answering once its process died (a killed object writes nothing more). */
+function crashable(storage: SessionStorage, proc: () => FaultyDriver): SessionStorage {
+  const alive = () => {
+    if (proc().crashed) throw new SimulatedCrash(proc().stats.operations);
+  };
+  return {
+    async get<T>(key: string) {
+      alive();
+      return storage.get<T>(key);
+    },
+    async put<T>(key: string, value: T) {
+      alive();
+      return storage.put<T>(key, value);
+    },
+    deleteAll: async () => (alive(), storage.deleteAll()),
+    getAlarm: async () => (alive(), storage.getAlarm()),
+    setAlarm: async (at) => (alive(), storage.setAlarm(at)),
+    deleteAlarm: async () => (alive(), storage.deleteAlarm()),
+  };
+}
+
+/** A request body of `bytes` in 1 MiB pieces; when `cutAt` is given it errors after that many bytes (a dropped connection). */
+function bodyOf(bytes: Uint8Array, cutAt: number | undefined): ReadableStream<Uint8Array> {
+  let at = 0;
+  const end = cutAt ?? bytes.length;
+  // A plain stream, read as it comes (a byte stream's BYOB reads with `min` stall in Node when
+  // the body is shorter than `min`).
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= end) {
+        if (cutAt !== undefined) controller.error(new Error("connection dropped"));
+        else controller.close();
+        return;
+      }
+      const piece = bytes.slice(at, Math.min(end, at + MiB));
+      at += piece.length;
+      controller.enqueue(piece);
+    },
+  });
+}
+
+function hexBytes(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+/** The answer of one request as the client sees it: a status, an HTTP error, or nothing (crash, dropped body). */
+type Answer = { ok: UploadStatus } | { error: ApiError } | { none: true };
+
+async function runSchedule(s: Schedule): Promise<string[]> {
+  const store: TrackedDriver = trackMultiparts(createMemoryDriver({ copy: s.store === "s3" }));
+  const rates: FaultRates = s.store === "s3" ? s.rates : { ...s.rates, stale: 0 };
+  const verified = new Map<string, string>();
+  const delivered = new Set<string>();
+  const violations: string[] = [];
+  const random = mulberry32(s.seed);
+  let clock = Date.now();
+  figures.schedules++;
+
+  const checkBlobs = async () => {
+    for (const b of await unverifiedBlobs(store, verified)) {
+      if (verified.has(`unverified:${b}`)) continue;
+      verified.set(`unverified:${b}`, "");
+      figures.unverified++;
+      violations.push(`unverified publication: ${b}`);
+    }
+  };
+
+  /** One upload attempt: an id, its durable storage, and the session currently serving it. */
+  class Attempt {
+    readonly storage = createMemorySessionStorage();
+    proc!: FaultyDriver;
+    session!: UploadSession;
+    constructor(
+      readonly id: string,
+      readonly random: () => number,
+    ) {
+      this.restart(true);
+    }
+
+    /** A new process: fresh fault wrapper (maybe with a crash point), a new session on the same stores. */
+    restart(first = false, faults = true): void {
+      if (!first) {
+        figures.addStats(this.proc.stats);
+        if (this.proc.crashed) figures.crashes++;
+        this.proc.crash(); // whatever it still runs stops at its next storage call
+      }
+      const crashAt = faults && this.random() < s.crashChance ? 1 + Math.floor(this.random() * 80) : undefined;
+      const proc = createFaultyDriver(store, {
+        seed: Math.floor(this.random() * 2 ** 31),
+        rates: faults ? rates : {},
+        maxLatencyMs: 3,
+        timeoutMs: 4,
+        staleWindow: 12,
+        sleep: tickSleep,
+        ...(crashAt === undefined ? {} : { crashAt }),
+      });
+      this.proc = proc;
+      this.session = new UploadSession({
+        driver: noteDelivered(proc, delivered),
+        storage: crashable(this.storage, () => proc),
+        config,
+        now: () => clock,
+        writer: { retryDelayMs: 1, sleep: tickSleep },
+      });
+    }
+
+    /** Runs a request; a crash during it means no answer reaches the client, and the object restarts. */
+    async ask(call: (session: UploadSession) => Promise<UploadStatus | void>): Promise<Answer> {
+      const proc = this.proc;
+      try {
+        const status = await call(this.session);
+        if (proc.crashed) return this.crashed(proc);
+        return { ok: status ?? { offset: -1, length: -1, expiresAt: 0 } };
+      } catch (err) {
+        if (proc.crashed) return this.crashed(proc);
+        if (err instanceof ApiError) return { error: err };
+        throw err; // the session must map every error (edge/errors.ts)
+      }
+    }
+
+    /** The object died under this request: restart it (once, though two requests saw it). */
+    private crashed(proc: FaultyDriver): Answer {
+      if (this.proc === proc) this.restart();
+      return { none: true };
+    }
+
+    /** Ends the last process's accounting. */
+    close(): void {
+      figures.addStats(this.proc.stats);
+      if (this.proc.crashed) figures.crashes++;
+    }
+  }
+
+  const abandoned: Attempt[] = [];
+  const finished: { attempt: Attempt; data: Uint8Array; index: number }[] = [];
+  const cancelled: { attempt: Attempt; index: number }[] = [];
+
+  const runUpload = async (u: UploadSpec, index: number): Promise<void> => {
+    figures.uploads++;
+    const data = seededBytes(u.size, u.dataSeed);
+    const digest: Sha256Digest = digestOf(data);
+    const say = (what: string) => violations.push(`upload ${index} (${u.size} bytes, digest ${u.digestAt}): ${what}`);
+    const trace = (what: string) => {
+      if (TRACE) console.log(`[upload ${index}] step ${steps}: ${what}`);
+    };
+    const rnd = mulberry32(s.seed + 7919 * (index + 1));
+    let attempts = 0;
+    let attempt: Attempt | undefined;
+    let told = 0; // the highest offset this attempt has been told
+    let steps = 0;
+    let chunk = 0;
+    let declared = u.digestAt === "create";
+
+    /** Checks one answer; returns the status when there is one. */
+    const judge = async (what: string, answer: Answer, cut: boolean): Promise<UploadStatus | undefined> => {
+      if ("none" in answer) {
+        trace(`${what}: no answer (crash)`);
+        return undefined;
+      }
+      if ("error" in answer) {
+        const { status, code } = answer.error;
+        const cause = answer.error.cause;
+        trace(`${what}: ${status} ${code} ${answer.error.message}${cause instanceof Error ? ` <- ${cause.name}: ${cause.message}` : ""}`);
+        if (cut) return undefined; // nobody hears the answer to a body the client broke off
+        if (status === 404 || status === 410) say(`${what}: ${status} ${code} for an upload that exists`);
+        else if (status >= 400 && status < 500 && status !== 409) say(`${what}: ${status} ${code}: ${answer.error.message}`);
+        else if (status === 500) figures.unexpectedError(answer.error.cause ?? answer.error, s);
+        return undefined;
+      }
+      const st = answer.ok;
+      trace(`${what}: offset ${st.offset}/${st.length}${st.digest ? ` digest ${st.digest.slice(7, 19)}` : ""}`);
+      if (cut) return undefined;
+      if (st.offset === st.length && st.digest === undefined) say(`${what}: offset = length (${st.length}) without a digest`);
+      if (st.digest !== undefined) {
+        if (st.digest !== digest) say(`${what}: digest ${st.digest}, expected ${digest}`);
+        else if (!(await isLinked(store, NAMESPACE, digest))) say(`${what}: reported done before the blob is linked`);
+      }
+      if (st.offset < told) say(`${what}: offset went back from ${told} to ${st.offset}`);
+      told = Math.max(told, st.offset);
+      return st;
+    };
+
+    const newAttempt = () => {
+      if (attempt) abandoned.push(attempt);
+      attempt = new Attempt(uploadIdOf(index * 1000 + attempts++), rnd);
+      told = 0;
+    };
+
+    let outcome: "finished" | "cancelled" | "abandoned" | undefined;
+    let created = false;
+    newAttempt();
+    while (outcome === undefined) {
+      const a = attempt as Attempt;
+      if (++steps > MAX_STEPS) {
+        figures.lost++;
+        say(`did not converge in ${MAX_STEPS} steps (told ${told})`);
+        abandoned.push(a);
+        break;
+      }
+      if (u.abandonAt !== null && steps > u.abandonAt) {
+        outcome = "abandoned";
+        abandoned.push(a);
+        break;
+      }
+      clock += 1000;
+      if (created && rnd() < s.restartChance) {
+        trace("restart");
+        a.restart();
+      }
+      let alarmDuring = false;
+      if (created && rnd() < s.alarmChance) {
+        alarmDuring = rnd() < 0.5;
+        if (!alarmDuring) {
+          trace("alarm");
+          await a.ask((session) => session.alarm());
+        }
+      }
+      const during = alarmDuring ? a.ask((session) => session.alarm()) : Promise.resolve();
+
+      if (!created) {
+        const first = u.withCreation ? data.subarray(0, Math.min(u.size, Math.max(u.chunks[0] ?? 1, Math.ceil(u.size / 20)))) : undefined;
+        const answer = await a.ask((session) =>
+          session.create({
+            id: a.id,
+            namespace: NAMESPACE,
+            length: u.size,
+            metadata: "",
+            ...(u.digestAt === "create" ? { declaredDigest: digest } : {}),
+            ...(first ? { write: { offset: 0, contentLength: first.length, body: bodyOf(first, undefined) } } : {}),
+          }),
+        );
+        const st = await judge("POST", answer, false);
+        if (st) {
+          created = true;
+          if (st.digest) outcome = "finished";
+        } else {
+          newAttempt(); // a tus client creates a new upload; the old one expires
+        }
+      } else if (u.cancelAt !== null && steps > u.cancelAt) {
+        const answer = await a.ask((session) => session.terminate(NAMESPACE));
+        if ("ok" in answer) outcome = "cancelled";
+        else if ("error" in answer && answer.error.status === 404) outcome = "cancelled"; // an earlier DELETE whose answer was lost
+        else await judge("DELETE", answer, false);
+      } else {
+        const head = await judge("HEAD", await a.ask((session) => session.head(NAMESPACE)), false);
+        if (head?.digest) outcome = "finished";
+        else if (head) {
+          const want = Math.max(u.chunks[chunk++ % u.chunks.length] ?? 1, Math.ceil(u.size / 20));
+          const bytes = data.subarray(head.offset, Math.min(u.size, head.offset + want));
+          const last = head.offset + bytes.length === u.size;
+          const cutAt = rnd() < u.cutChance && bytes.length > 0 ? Math.floor(rnd() * bytes.length) : undefined;
+          const reprDigest = !declared && ((u.digestAt === "mid" && head.offset >= u.midAt * u.size) || (u.digestAt === "finish" && last)) ? digest : undefined;
+          const req: WriteRequest = {
+            offset: head.offset,
+            contentLength: bytes.length,
+            body: bodyOf(bytes, cutAt),
+            ...(u.checksums ? { checksum: { algorithm: "sha256" as const, expected: hexBytes(sha256Hex(bytes)) } } : {}),
+            ...(reprDigest ? { reprDigest } : {}),
+          };
+          trace(`PATCH ${bytes.length} at ${head.offset}${cutAt === undefined ? "" : ` cut after ${cutAt}`}${reprDigest ? " with Repr-Digest" : ""}`);
+          const st = await judge("PATCH", await a.ask((session) => session.patch(NAMESPACE, req)), cutAt !== undefined);
+          if (st && reprDigest) declared = true;
+          if (st?.digest) outcome = "finished";
+        }
+      }
+      await during;
+      await checkBlobs();
+    }
+
+    const a = attempt as Attempt;
+    if (outcome === "finished") {
+      figures.finished++;
+      finished.push({ attempt: a, data, index });
+    } else if (outcome === "cancelled") {
+      figures.cancelled++;
+      cancelled.push({ attempt: a, index });
+    }
+    trace(`outcome ${outcome ?? "none"}`);
+  };
+
+  await Promise.all(s.uploads.map((u, i) => runUpload(u, i)));
+
+  // Background work converges: the alarm finishes cleanups (store healthy now, as it will be
+  // eventually); then past expiry the alarm or the purge removes every abandoned upload.
+  const drive = async (a: Attempt, what: () => Promise<unknown>) => {
+    for (let i = 0; i < 3; i++) {
+      a.restart(false, false);
+      clock += ALARM_RETRY_MS;
+      try {
+        await what();
+      } catch (err) {
+        figures.unexpectedError(err, s);
+      }
+    }
+  };
+  for (const { attempt } of finished) await drive(attempt, () => attempt.session.alarm());
+  for (const { attempt, index } of finished) {
+    const data = finished.find((f) => f.attempt === attempt)?.data as Uint8Array;
+    for (const p of await finishedProblems(store, NAMESPACE, attempt.id, data)) violations.push(`upload ${index}: after finish and alarms: ${p}`);
+  }
+  for (const { attempt, index } of cancelled) {
+    for (const p of await leftoverProblems(store, NAMESPACE, attempt.id)) violations.push(`upload ${index}: after DELETE: ${p}`);
+    if (attempt.storage.data.size > 0) violations.push(`upload ${index}: after DELETE the session still holds a record`);
+  }
+  clock += (TTL_SECONDS + 3600) * 1000;
+  for (const attempt of abandoned) {
+    await drive(attempt, async () => {
+      await attempt.session.alarm();
+      await attempt.session.purge(clock, { namespace: NAMESPACE, id: attempt.id });
+    });
+    for (const p of await leftoverProblems(store, NAMESPACE, attempt.id)) violations.push(`abandoned upload ${attempt.id.slice(0, 8)}: after expiry and purge: ${p}`);
+    if (attempt.storage.data.size > 0) violations.push(`abandoned upload ${attempt.id.slice(0, 8)}: after expiry and purge the session still holds a record`);
+  }
+  for (const a of [...finished.map((f) => f.attempt), ...cancelled.map((c) => c.attempt), ...abandoned]) a.close();
+
+  await tickSleep(50);
+  await checkBlobs();
+  const open = store.openMultiparts();
+  const known = open.filter((o) => delivered.has(o.uploadId));
+  figures.orphansOfLostAnswers += open.length - known.length;
+  if (known.length > 0) violations.push(`multipart uploads left open that the code knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
+  return figures.judge(s, violations);
+}
+
+const replay = process.env.CHAOS_REPLAY;
+test.runIf(replay !== undefined)("replay of one schedule (CHAOS_REPLAY)", { timeout: 0 }, async () => {
+  const s = JSON.parse(readFileSync(replay as string, "utf8")) as Schedule;
+  expect(await runSchedule(s)).toEqual([]);
+});
+
+test.skipIf(replay !== undefined)(`upload session under chaos: ${budget.runs} schedules, seed ${budget.seed}`, { timeout: 0 }, async () => {
+  await fc.assert(
+    fc.asyncProperty(scheduleArb, async (s) => {
+      const violations = await runSchedule(s);
+      if (!budget.collect) expect(violations).toEqual([]);
+    }),
+    { seed: budget.seed, numRuns: budget.runs, endOnFailure: !budget.shrink },
+  );
+  expect(figures.violations).toEqual([]);
+});
+
+afterAll(() => {
+  console.log(figures.summary(`chaos, level 2 (upload session): seed ${budget.seed}, ${budget.runs} runs`));
+  figures.report("session");
+});
