@@ -21,7 +21,7 @@
  */
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { afterAll, expect, test } from "vitest";
+import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import type { Sha256Digest } from "../../shared/digest.ts";
 import type { EdgeConfig } from "../../edge/config.ts";
 import { ApiError } from "../../edge/errors.ts";
@@ -462,7 +462,14 @@ test.skipIf(replay !== undefined)(`upload session under chaos: ${budget.runs} sc
   expect(figures.violations).toEqual([]);
 });
 
+// The session logs every background failure (console.error); under chaos that is thousands of
+// expected lines. The figures and violations below say what matters.
+beforeAll(() => {
+  if (!TRACE) vi.spyOn(console, "error").mockImplementation(() => undefined);
+});
+
 afterAll(() => {
+  vi.restoreAllMocks();
   console.log(figures.summary(`chaos, level 2 (upload session): seed ${budget.seed}, ${budget.runs} runs`));
   figures.report("session");
 });
