@@ -236,20 +236,26 @@ export class ChaosFigures {
   /** Schedules that broke an invariant, with what they broke (collect mode keeps going after one). */
   failures: { schedule: unknown; violations: string[] }[] = [];
 
-  /** Records a schedule's violations; returns them. */
-  judge(schedule: unknown, violations: string[]): string[] {
-    if (violations.length > 0) {
-      this.violations.push(...violations);
-      this.failures.push({ schedule, violations });
+  /**
+   * Records a schedule's violations, each prefixed with the store profile it ran on ("r2":
+   * strongly consistent; "s3": also stale reads and listings), so a report tells bugs that need
+   * eventual consistency from those that do not; returns them.
+   */
+  judge(schedule: { store: string }, violations: string[]): string[] {
+    const labelled = violations.map((v) => `[${schedule.store}] ${v}`);
+    if (labelled.length > 0) {
+      this.violations.push(...labelled);
+      this.failures.push({ schedule, violations: labelled });
     }
-    return violations;
+    return labelled;
   }
 
   /** Violations grouped by kind (hex, numbers and sizes blanked), most frequent first. */
   violationKinds(): [string, number][] {
     const kinds = new Map<string, number>();
     for (const v of this.violations) {
-      const kind = v.replace(/[0-9a-f]{64}/g, "<hex>").replace(/\d+/g, "N");
+      const label = /^\[[a-z0-9]+\] /.exec(v)?.[0] ?? "";
+      const kind = label + v.slice(label.length).replace(/[0-9a-f]{64}/g, "<hex>").replace(/\d+/g, "N");
       kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     }
     return [...kinds].sort((a, b) => b[1] - a[1]);
@@ -263,8 +269,8 @@ export class ChaosFigures {
   /** The first schedule that met each unexpected error, to replay it. */
   unexpectedFirstSeen: Record<string, unknown> = {};
 
-  unexpectedError(err: unknown, schedule: unknown): void {
-    const name = err instanceof Error ? `${err.name}: ${err.message.replace(/[0-9a-f]{16,}/g, "…").replace(/\d+/g, "N").slice(0, 140)}` : String(err);
+  unexpectedError(err: unknown, schedule: { store: string }): void {
+    const name = err instanceof Error ? `[${schedule.store}] ${err.name}: ${err.message.replace(/[0-9a-f]{16,}/g, "…").replace(/\d+/g, "N").slice(0, 140)}` : String(err);
     this.unexpected[name] = (this.unexpected[name] ?? 0) + 1;
     this.unexpectedFirstSeen[name] ??= schedule;
   }
