@@ -1,10 +1,26 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+/** Vars of the edge for every workerd test (as `npm start` passes them), on R2 or on S3. */
+const EDGE_BINDINGS = { ALLOW_ANONYMOUS: "true", UPLOAD_SECRET: "test-secret", CORS_ORIGINS: "*", BODY_IDLE_TIMEOUT_SECONDS: "3" };
+
 /**
- * Three test projects, one `vitest run`:
+ * The tests that need the S3 store: the S3 driver's and writer's own, and the HTTP tests chosen to
+ * run a second time with STORAGE=s3 (lifecycle and every finish path, blobs, store faults).
+ */
+const S3_TESTS = [
+  "test/workerd/storage-s3*.workerd.test.ts",
+  "test/workerd/writer-s3.workerd.test.ts",
+  "test/workerd/http-s3.workerd.test.ts",
+];
+const HTTP_ON_S3_TOO = ["test/workerd/http-blobs.workerd.test.ts", "test/workerd/http-store-faults.workerd.test.ts"];
+
+/**
+ * Five test projects, one `vitest run`:
  * - unit:    plain Node (shared code, client logic, the in-memory storage driver);
  * - workerd: inside real workerd with the R2 and Durable Object bindings of wrangler.jsonc;
+ * - workerd-s3: the same, with STORAGE=s3 on a real S3 server (Ceph RGW, started for the run by
+ *            test/support/s3-server.ts, which provides its endpoint as inject("s3"));
  * - e2e:     Node tests (tus-js-client, the CLI) against the `npm start` stack (vite dev + workerd)
  *            over real loopback HTTP;
  * - browser: the same stack driven through real Chromium (playwright-core).
@@ -28,21 +44,39 @@ export default defineConfig({
         },
       },
       {
-        plugins: [
-          cloudflareTest({
-            wrangler: { configPath: "./wrangler.jsonc" },
-            miniflare: {
-              bindings: { ALLOW_ANONYMOUS: "true", UPLOAD_SECRET: "test-secret", CORS_ORIGINS: "*", BODY_IDLE_TIMEOUT_SECONDS: "3" },
-            },
-          }),
-        ],
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.jsonc" }, miniflare: { bindings: EDGE_BINDINGS } })],
         test: {
           name: "workerd",
           include: ["**/*.workerd.test.ts"],
-          exclude: ["**/node_modules/**"],
+          exclude: ["**/node_modules/**", ...S3_TESTS],
           testTimeout: 60_000,
-          // A local S3-compatible server (s3rver + harness extension) for the S3 driver's tests;
-          // its endpoint reaches the tests in workerd as inject("s3").
+        },
+      },
+      {
+        plugins: [
+          // The gateway's address is known only once globalSetup has started it: inject() reads it.
+          cloudflareTest(({ inject }) => {
+            const s3 = inject("s3");
+            return {
+              wrangler: { configPath: "./wrangler.jsonc" },
+              miniflare: {
+                bindings: {
+                  ...EDGE_BINDINGS,
+                  STORAGE: "s3",
+                  S3_ENDPOINT: s3.endpoint,
+                  S3_REGION: s3.region,
+                  S3_BUCKET: s3.bucket,
+                  S3_ACCESS_KEY_ID: s3.accessKeyId,
+                  S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+                },
+              },
+            };
+          }),
+        ],
+        test: {
+          name: "workerd-s3",
+          include: [...S3_TESTS, ...HTTP_ON_S3_TOO],
+          testTimeout: 60_000,
           globalSetup: ["test/support/s3-server.ts"],
         },
       },

@@ -153,6 +153,8 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
   });
   const origin = pathStyle ? `${endpoint.origin}/${encodeURIComponent(bucket)}` : `${endpoint.protocol}//${bucket}.${endpoint.host}`;
   const where = `${endpoint.origin} (bucket ${bucket})`;
+  /** If-Match with the ETag quoted (RFC 9110, AWS), until the store shows it wants it bare (Ceph RGW). */
+  let ifMatchQuoted = true;
 
   const url = (key: string | undefined, query: Record<string, string | number | undefined> = {}): string => {
     const path = key === undefined ? (pathStyle ? "" : "/") : `/${key.split("/").map(encodeURIComponent).join("/")}`;
@@ -273,12 +275,20 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     const parts = new Map<number, { etag: string; size: number }>();
     let marker: string | undefined;
     do {
-      const { xml } = await requestXml({
-        operation: "ListParts",
-        method: "GET",
-        url: url(key, { uploadId, "max-parts": 1000, "part-number-marker": marker }),
-        context: { path: key, uploadId },
-      });
+      let xml: XmlElement;
+      try {
+        ({ xml } = await requestXml({
+          operation: "ListParts",
+          method: "GET",
+          url: url(key, { uploadId, "max-parts": 1000, "part-number-marker": marker }),
+          context: { path: key, uploadId },
+        }));
+      } catch (err) {
+        // Ceph RGW answers ListParts of an aborted or completed upload with NoSuchKey, not
+        // NoSuchUpload: for ListParts both mean the upload id is gone.
+        if (err instanceof PathNotFoundError) throw new MultipartUnknownError(key, NAME, uploadId, { cause: err.cause });
+        throw err;
+      }
       const result = child(xml, "ListPartsResult");
       for (const part of children(result, "Part")) {
         parts.set(Number(text(part, "PartNumber")), { etag: unquote(text(part, "ETag") ?? ""), size: Number(text(part, "Size")) });
@@ -318,7 +328,11 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       try {
         const { response, xml } = await requestXml(call, seen);
         const result = child(xml, "CompleteMultipartUploadResult");
-        return { key, size, etag: unquote(text(result, "ETag") ?? ""), modified: dateOf(response.headers) };
+        let etag = unquote(text(result, "ETag") ?? "");
+        // Ceph RGW 16 answers an empty <ETag> (a known bug; HEAD gives the right one): S3's
+        // multipart ETag of these parts, or the object's own when the parts' are no MD5s.
+        if (!etag) etag = (await multipartEtag(parts.map((p) => stored.get(p.partNumber)?.etag ?? ""))) ?? (await head(key)).etag;
+        return { key, size, etag, modified: dateOf(response.headers) };
       } catch (err) {
         // An earlier attempt may have completed the upload and lost its answer: the retry then
         // finds the upload id gone. The object is ours when its ETag is the multipart ETag of
@@ -498,33 +512,48 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       const headers: Record<string, string> = {};
       if (opts.sha256 !== undefined) headers["x-amz-content-sha256"] = opts.sha256.toLowerCase();
       if (opts.onlyIf?.doesNotExist) headers["if-none-match"] = "*";
-      if (opts.onlyIf?.etagMatches !== undefined) headers["if-match"] = `"${opts.onlyIf.etagMatches}"`;
+      const expected = opts.onlyIf?.etagMatches;
       const data = payload(body);
-      const seen: Attempts = { count: 0, effectUnknown: false };
-      let response: Response;
-      try {
-        response = await request(
-          {
-            operation: "PutObject",
-            method: "PUT",
-            url: url(key),
-            context: opts.onlyIf?.etagMatches !== undefined ? { path: key, conditional: true } : { path: key },
-            headers,
-            body: data,
-          },
-          seen,
-        );
-      } catch (err) {
-        // A conditional write whose earlier attempt may have landed: the retry's 412 is then our
-        // own write answering, which is success when the store holds exactly what we sent.
-        if (err instanceof PreconditionFailedError && seen.effectUnknown && "bytes" in data) {
-          const info = await holds(key, data.bytes);
-          if (info) return info;
+      const attempt = async (quoted: boolean): Promise<ObjectInfo> => {
+        if (expected !== undefined) headers["if-match"] = quoted ? `"${expected}"` : expected;
+        const seen: Attempts = { count: 0, effectUnknown: false };
+        let response: Response;
+        try {
+          response = await request(
+            {
+              operation: "PutObject",
+              method: "PUT",
+              url: url(key),
+              context: expected !== undefined ? { path: key, conditional: true } : { path: key },
+              headers,
+              body: data,
+            },
+            seen,
+          );
+        } catch (err) {
+          // A conditional write whose earlier attempt may have landed: the retry's 412 is then our
+          // own write answering, which is success when the store holds exactly what we sent.
+          if (err instanceof PreconditionFailedError && seen.effectUnknown && "bytes" in data) {
+            const info = await holds(key, data.bytes);
+            if (info) return info;
+          }
+          throw err;
         }
-        throw err;
+        await response.body?.cancel();
+        return { key, size: data.length, etag: unquote(response.headers.get("etag") ?? ""), modified: dateOf(response.headers) };
+      };
+      try {
+        return await attempt(ifMatchQuoted);
+      } catch (err) {
+        // Ceph RGW 16 compares If-Match with the bare ETag, so the quoted form RFC 9110 and AWS
+        // use never matches there. A 412 while the object still has the expected ETag is that:
+        // the same compare-and-swap again, unquoted, and unquoted from then on for this store.
+        if (!(err instanceof PreconditionFailedError) || expected === undefined || !ifMatchQuoted || !("bytes" in data)) throw err;
+        const current = await head(key).catch(() => undefined);
+        if (current?.etag !== expected) throw err;
+        ifMatchQuoted = false;
+        return attempt(false);
       }
-      await response.body?.cancel();
-      return { key, size: data.length, etag: unquote(response.headers.get("etag") ?? ""), modified: dateOf(response.headers) };
     },
 
     stat: head,

@@ -1,4 +1,5 @@
-/** Helpers for the S3 driver's tests inside workerd: a driver on the run's local S3 server, and a fetch that counts bytes. */
+/** Helpers for the S3 tests inside workerd: a driver on the run's S3 server (Ceph RGW), a fetch that counts bytes. */
+import { AwsClient } from "aws4fetch";
 import { inject } from "vitest";
 import { createS3Driver, type S3DriverOptions } from "../../edge/storage/s3.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";
@@ -10,7 +11,7 @@ declare module "vitest" {
   }
 }
 
-/** The run's S3 server (test/support/s3-server.ts, started by the workerd project's globalSetup). */
+/** The run's S3 server (test/support/s3-server.ts, started by the workerd-s3 project's globalSetup). */
 export function s3Server() {
   return inject("s3");
 }
@@ -19,6 +20,21 @@ export function s3Server() {
 export function s3(extra: Partial<S3DriverOptions> = {}): StorageDriver {
   const { endpoint, region, bucket, accessKeyId, secretAccessKey } = s3Server();
   return createS3Driver({ endpoint, region, bucket, accessKeyId, secretAccessKey, ...extra });
+}
+
+/** The multipart uploads the store holds open under `prefix` (ListMultipartUploads, asked directly). */
+export async function openMultipartUploads(prefix: string): Promise<{ key: string; uploadId: string }[]> {
+  const { endpoint, region, bucket, accessKeyId, secretAccessKey } = s3Server();
+  const client = new AwsClient({ accessKeyId, secretAccessKey, region, service: "s3" });
+  const res = await client.fetch(`${endpoint}/${bucket}?uploads&prefix=${encodeURIComponent(prefix)}`);
+  if (!res.ok) throw new Error(`ListMultipartUploads: ${res.status} ${await res.text()}`);
+  const xml = await res.text();
+  return [...xml.matchAll(/<Upload>.*?<Key>([^<]*)<\/Key>.*?<UploadId>([^<]*)<\/UploadId>.*?<\/Upload>/gs)].map((m) => ({ key: m[1] as string, uploadId: m[2] as string }));
+}
+
+/** Upload ids of the multipart uploads open for exactly `key`. */
+export async function multipartUploadsOf(key: string): Promise<string[]> {
+  return (await openMultipartUploads(key)).filter((u) => u.key === key).map((u) => u.uploadId);
 }
 
 export interface ByteCounter {
