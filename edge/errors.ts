@@ -13,6 +13,7 @@ import {
   DigestConflictError,
   DigestMismatchError,
   HashStateUnavailableError,
+  UploadChangedError,
   UploadDataUnavailableError,
   UploadTooLargeError,
   UploadUnknownError,
@@ -110,7 +111,7 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(410, "UPLOAD_RESTART_REQUIRED", "the server can no longer verify this upload's bytes; it was removed: start the upload again");
   }
   if (err instanceof StorageError && !(err instanceof InvalidPathError)) return unavailable("STORAGE_UNAVAILABLE", "the storage failed or timed out; nothing was lost: retry", err);
-  if (err instanceof WriterClosedError || err instanceof UploadDataUnavailableError) {
+  if (err instanceof WriterClosedError || err instanceof UploadDataUnavailableError || err instanceof UploadChangedError) {
     return unavailable("STORAGE_UNAVAILABLE", "the upload's data is not readable yet; nothing was lost: retry", err);
   }
   return new ApiError(500, "INTERNAL", "internal error", { cause: err });

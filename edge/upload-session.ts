@@ -22,7 +22,7 @@ import type { TusChecksumAlgorithm } from "../shared/protocol.ts";
 import { blobMetaFromUploadMetadata, writeBlobMeta } from "./blob-meta.ts";
 import { bodyChunks } from "./body-chunks.ts";
 import type { EdgeConfig } from "./config.ts";
-import { ApiError, BodyReadError, toApiError } from "./errors.ts";
+import { ApiError, BodyReadError, STORE_RETRY_AFTER_SECONDS, toApiError } from "./errors.ts";
 import { isLinked, removeStaleUploadKeys, removeUploadKeys } from "./registry.ts";
 import { PathNotFoundError, StorageError, type StorageDriver } from "./storage/driver.ts";
 import {
@@ -86,6 +86,10 @@ export interface UploadRecord {
   declaredDigest?: Sha256Digest;
   metadata: string;
   expiresAt: number;
+  /** Set once the writer's keys exist: from then on a missing `info` is a stale read or a lost store, never "unknown". */
+  created?: true;
+  /** Set before the upload's keys are removed (DELETE, expiry): a crash half-way still ends in removal. */
+  removing?: true;
   /** Set before a write that may bring the offset to the length: the alarm then checks for a finish to drive. */
   finishing?: true;
   /** Recorded after the link and before the upload's keys are removed (the finish's commit point). */
@@ -176,6 +180,8 @@ export class UploadSession {
   async #owned(namespace: string): Promise<UploadRecord> {
     const record = await this.#record();
     if (!record || record.namespace !== namespace) throw new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
+    // A removal (DELETE, expiry) cut short is gone all the same; the alarm completes it.
+    if (record.removing) throw new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
     if (this.now() >= record.expiresAt) throw new ApiError(410, "UPLOAD_EXPIRED", "upload expired");
     return record;
   }
@@ -186,7 +192,20 @@ export class UploadSession {
    */
   async #writerFor(record: UploadRecord): Promise<UploadWriter> {
     if (!this.#writer) {
-      const writer = await resumeUploadWriter(this.#driver, { namespace: record.namespace, id: record.id }, this.#writerOptions);
+      let writer: UploadWriter;
+      try {
+        writer = await resumeUploadWriter(this.#driver, { namespace: record.namespace, id: record.id }, { ...this.#writerOptions, ...(record.created ? { exists: true } : {}) });
+      } catch (err) {
+        // Our record says the keys were written: their absence is the store's fault (a stale
+        // read, a lost bucket), not the client's. 404 would make tus clients start from zero.
+        if (err instanceof UploadUnknownError && record.created) {
+          throw new ApiError(503, "STORAGE_UNAVAILABLE", "the upload's data is not readable in the store right now; nothing was lost: retry", {
+            cause: err,
+            headers: { "Retry-After": String(STORE_RETRY_AFTER_SECONDS) },
+          });
+        }
+        throw err;
+      }
       if (!writer.verifiable) {
         await writer.cancel();
         await this.#forget(record);
@@ -250,6 +269,8 @@ export class UploadSession {
           await this.#forget(record).catch(() => undefined);
           throw err;
         }
+        record.created = true;
+        await this.#save(record);
         if (req.write) return this.#write(record, req.write);
         if (req.length === 0) return this.#finish(record, this.#writer);
         return this.#status(record, 0);
@@ -341,7 +362,7 @@ export class UploadSession {
       const record = await this.#record();
       if (!record) return;
       try {
-        if (this.now() >= record.expiresAt) {
+        if (record.removing || this.now() >= record.expiresAt) {
           await this.#remove(record);
           return;
         }
@@ -370,6 +391,11 @@ export class UploadSession {
 
   async #remove(record: UploadRecord): Promise<void> {
     this.#writer = undefined;
+    if (!record.removing) {
+      record.removing = true;
+      await this.#storage.put(RECORD, record);
+      await this.#storage.setAlarm(this.now() + ALARM_RETRY_MS);
+    }
     await this.#removeKeys(record);
     await this.#forget(record);
   }

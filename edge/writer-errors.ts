@@ -129,3 +129,14 @@ export class UploadDataUnavailableError extends Error {
     super(`${key}: ${reason} after ${attempts} attempts`);
   }
 }
+
+/**
+ * The upload's record changed under this writer (it resumed from a stale read, or another writer
+ * committed meanwhile): nothing was written; resume from storage and try again (503).
+ */
+export class UploadChangedError extends Error {
+  override readonly name = "UploadChangedError";
+  constructor(readonly id: string) {
+    super(`upload ${id}: its record changed under this writer; resume from storage`);
+  }
+}

@@ -9,11 +9,11 @@ import { formatDigest, type Sha256Digest } from "../shared/digest.ts";
 import type { ResumableSha256 } from "../shared/sha256.ts";
 import { blobDataPath, uploadDataPath } from "./paths.ts";
 import { statBlob } from "./registry.ts";
-import { PathNotFoundError, type MultipartUpload, type StorageDriver, type UploadedPart } from "./storage/driver.ts";
+import { MultipartUnknownError, PathNotFoundError, type MultipartUpload, type StorageDriver, type UploadedPart } from "./storage/driver.ts";
 import { streamCopy } from "./writer-copy.ts";
 import { DigestMismatchError, HashStateUnavailableError, UploadDataUnavailableError } from "./writer-errors.ts";
 import type { HasherFactory } from "./writer-hashers.ts";
-import { completeOnce, type UploadInfo } from "./writer-record.ts";
+import { completeOnce, sizeIs, type UploadInfo } from "./writer-record.ts";
 
 /** What the finish needs from the writer: its committed state, its storage and its retry policy. */
 export interface FinishState {
@@ -100,7 +100,16 @@ async function finishMultipart(s: FinishState, expected: Sha256Digest[], compute
 /** Completes the multipart upload with the committed parts plus the tail as the last part. */
 async function complete(s: FinishState, upload: MultipartUpload): Promise<void> {
   const parts: UploadedPart[] = s.etags.map((etag, i) => ({ partNumber: i + 1, etag }));
-  if (s.tail.length > 0) parts.push(await upload.uploadPart(parts.length + 1, s.tail));
+  if (s.tail.length > 0) {
+    try {
+      parts.push(await upload.uploadPart(parts.length + 1, s.tail));
+    } catch (err) {
+      // An earlier finish completed the upload and died before recording it: the tail has no
+      // upload to go to, and the data is whole at its key already.
+      if (err instanceof MultipartUnknownError && (await sizeIs(s.driver, upload.key, s.info.length))) return;
+      throw err;
+    }
+  }
   await completeOnce(s.driver, upload, parts, s.info.length);
 }
 

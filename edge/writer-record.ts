@@ -43,7 +43,8 @@ export async function completeOnce(driver: StorageDriver, upload: MultipartUploa
   }
 }
 
-async function sizeIs(driver: StorageDriver, key: string, size: number): Promise<boolean> {
+/** Whether `key` holds an object of `size` bytes (false when absent). */
+export async function sizeIs(driver: StorageDriver, key: string, size: number): Promise<boolean> {
   try {
     return (await driver.stat(key)).size === size;
   } catch (err) {

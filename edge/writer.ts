@@ -57,6 +57,7 @@ import {
   MULTIPART_LIMITS,
   PathNotFoundError,
   PreconditionFailedError,
+  type ObjectInfo,
   type StorageDriver,
   type UploadedPart,
 } from "./storage/driver.ts";
@@ -65,6 +66,7 @@ import {
   ChecksumMismatchError,
   DigestConflictError,
   HashStateUnavailableError,
+  UploadChangedError,
   UploadExistsError,
   UploadIncompleteError,
   UploadTooLargeError,
@@ -207,53 +209,93 @@ export async function createUploadWriter(
     const mp = await driver.createMultipart(target);
     info.multipart = { key: mp.key, uploadId: mp.uploadId };
   }
+  let stored: ObjectInfo;
   try {
-    await driver.put(uploadInfoPath(namespace, id), JSON.stringify(info), { onlyIf: { doesNotExist: true } });
+    stored = await driver.put(uploadInfoPath(namespace, id), JSON.stringify(info), { onlyIf: { doesNotExist: true } });
   } catch (err) {
+    // The multipart upload is recorded nowhere else: abort it, or it stays open for good.
+    if (info.multipart) await driver.resumeMultipart(info.multipart.key, info.multipart.uploadId).abort().catch(() => undefined);
     if (err instanceof PreconditionFailedError) throw new UploadExistsError(namespace, id);
     throw err;
   }
   const createHasher = opts.createHasher ?? defaultHasherFactory;
-  return new Writer(driver, info, [], new Uint8Array(0), await createHasher(), opts);
+  return new Writer(driver, info, stored.etag, [], new Uint8Array(0), await createHasher(), opts);
+}
+
+/** How resumeUploadWriter treats a missing `info`. */
+export interface ResumeOptions extends WriterOptions {
+  /**
+   * The caller knows the upload was created (the upload object's own record says so): a missing
+   * `info` is then read again with backoff (a store's stale read) before UploadUnknownError.
+   */
+  exists?: boolean;
 }
 
 /** A writer for an upload already in storage (after a restart): offset, tail, etags and hasher state from its keys. */
 export async function resumeUploadWriter(
   driver: StorageDriver,
   ref: { namespace: string; id: string },
-  opts: WriterOptions = {},
+  opts: ResumeOptions = {},
 ): Promise<UploadWriter> {
   const { namespace, id } = ref;
+  const read = committedReader(driver, opts);
   let info: UploadInfo;
+  let infoEtag: string;
   try {
-    const got = await driver.get(uploadInfoPath(validateNamespace(namespace), validateUploadId(id)));
-    info = JSON.parse(new TextDecoder().decode(await readAll(got.body))) as UploadInfo;
+    const key = uploadInfoPath(validateNamespace(namespace), validateUploadId(id));
+    const got = opts.exists ? await read(key) : { ...(await driver.get(key)), bytes: undefined };
+    infoEtag = got.etag;
+    info = JSON.parse(new TextDecoder().decode(got.bytes ?? (await readAll(got.body)))) as UploadInfo;
   } catch (err) {
     if (err instanceof PathNotFoundError) throw new UploadUnknownError(namespace, id);
     throw err;
   }
   if (info.version !== 1 || info.namespace !== namespace || info.id !== id) throw new UploadUnknownError(namespace, id);
 
+  // Every key below was stored before the `info` that names it: "not found" is a stale read.
   const parts = committedParts(info);
   const etags: string[] = [];
   for (let group = 0; group * ETAGS_PER_GROUP < parts; group++) {
-    const got = await driver.get(uploadPartsPath(namespace, id, group));
-    etags.push(...(JSON.parse(new TextDecoder().decode(await readAll(got.body))) as string[]));
+    etags.push(...(JSON.parse(new TextDecoder().decode((await read(uploadPartsPath(namespace, id, group))).bytes)) as string[]));
   }
   etags.length = parts;
 
   const tailLength = info.offset - parts * info.partSize;
-  const tail = tailLength > 0 ? await readAll((await driver.get(uploadTailPath(namespace, id, info.offset))).body) : new Uint8Array(0);
+  const tail = tailLength > 0 ? (await read(uploadTailPath(namespace, id, info.offset))).bytes : new Uint8Array(0);
   if (tail.length !== tailLength) throw new Error(`upload ${id}: tail at ${info.offset} has ${tail.length} bytes, expected ${tailLength}`);
 
   const createHasher = opts.createHasher ?? defaultHasherFactory;
-  let hasher = await loadHasher(driver, info, createHasher);
+  let hasher = await loadHasher(read, info, createHasher);
   if (!hasher && parts === 0) {
     // The whole upload so far is the tail, read above: the state is rebuilt from it.
     hasher = await createHasher();
     hasher.update(tail);
   }
-  return new Writer(driver, info, etags, tail, hasher, opts);
+  return new Writer(driver, info, infoEtag, etags, tail, hasher, opts);
+}
+
+type CommittedRead = (key: string) => Promise<{ bytes: Uint8Array; etag: string }>;
+
+/**
+ * Reads a key the upload's committed state says exists. A store that is only eventually
+ * consistent may answer "not found" for a key written just before: read again with the finish's
+ * backoff (retryDelayMs * 2^n, validateRetries times) before believing it.
+ */
+function committedReader(driver: StorageDriver, opts: WriterOptions): CommittedRead {
+  const retries = opts.validateRetries ?? DEFAULT_RETRIES;
+  const delay = opts.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  return async (key) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const got = await driver.get(key);
+        return { bytes: await readAll(got.body), etag: got.etag };
+      } catch (err) {
+        if (!(err instanceof PathNotFoundError) || attempt >= retries) throw err;
+        await sleep(delay * 2 ** attempt);
+      }
+    }
+  };
 }
 
 /** Full parts stored and committed: none while the upload fits one part (it lives in the tail). */
@@ -265,11 +307,10 @@ function committedParts(info: UploadInfo): number {
  * The hasher at the committed offset, from its saved state; undefined when the state is missing
  * or unusable (another hash-wasm build): finish then re-reads the data, as distribution does.
  */
-async function loadHasher(driver: StorageDriver, info: UploadInfo, createHasher: HasherFactory): Promise<ResumableSha256 | undefined> {
+async function loadHasher(read: CommittedRead, info: UploadInfo, createHasher: HasherFactory): Promise<ResumableSha256 | undefined> {
   if (info.offset === 0) return createHasher();
   try {
-    const got = await driver.get(uploadHashStatePath(info.namespace, info.id, info.offset));
-    const state = await readAll(got.body);
+    const { bytes: state } = await read(uploadHashStatePath(info.namespace, info.id, info.offset));
     // A state that decodes but stands for another offset would verify the wrong bytes.
     if (sha256StateOffset(state) !== info.offset) return undefined;
     return await createHasher(state);
@@ -295,6 +336,8 @@ class Writer implements UploadWriter {
   constructor(
     private readonly driver: StorageDriver,
     private info: UploadInfo,
+    /** The etag of `info` as this writer last wrote or read it: every rewrite is conditional on it. */
+    private infoEtag: string,
     /** Etags of the committed parts, part n at index n-1. */
     private etags: string[],
     /** Committed bytes after the last full part. */
@@ -460,8 +503,7 @@ class Writer implements UploadWriter {
     await Promise.all(writes);
 
     const info: UploadInfo = { ...this.info, offset, lastWriteAt: rfc3339(this.now()) };
-    await this.driver.put(uploadInfoPath(namespace, id), JSON.stringify(info));
-    this.info = info;
+    await this.putInfo(info);
     this.etags = etags;
     this.tail = tail.slice();
 
@@ -520,7 +562,7 @@ class Writer implements UploadWriter {
     );
     await linkBlob(this.driver, this.info.namespace, result);
     await hooks.linked?.({ digest: result, length });
-    await removeUploadKeys(this.driver, this.info.namespace, this.info.id);
+    await this.removeKeys();
     this.closed = true;
     return { digest: result, length, blobKey: blobDataPath(result) };
   }
@@ -582,8 +624,38 @@ class Writer implements UploadWriter {
 
   /** Rewrites the upload record (a commit of its own, outside write's part commits). */
   private async saveInfo(info: UploadInfo): Promise<void> {
-    await this.driver.put(uploadInfoPath(info.namespace, info.id), JSON.stringify(info));
-    this.info = info;
+    await this.putInfo(info);
+  }
+
+  /**
+   * Rewrites `info` only if it is still the version this writer knows (If-Match): a writer
+   * resumed from a stale read, or one racing another, must never move the committed offset back.
+   * Refused: UploadChangedError, and this writer is closed (resume from storage).
+   */
+  private async putInfo(info: UploadInfo): Promise<void> {
+    try {
+      const stored = await this.driver.put(uploadInfoPath(info.namespace, info.id), JSON.stringify(info), { onlyIf: { etagMatches: this.infoEtag } });
+      this.infoEtag = stored.etag;
+      this.info = info;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+      this.closed = true;
+      throw new UploadChangedError(info.id);
+    }
+  }
+
+  /**
+   * Every key of the upload: by name for those of the committed state (a listing of an eventually
+   * consistent store can miss keys written just before), then whatever a listing still finds.
+   */
+  private async removeKeys(): Promise<void> {
+    const { namespace, id, offset } = this.info;
+    const keys = [uploadStartedAtPath(namespace, id), uploadInfoPath(namespace, id), uploadDataPath(namespace, id)];
+    for (let group = 0; group * ETAGS_PER_GROUP < this.etags.length; group++) keys.push(uploadPartsPath(namespace, id, group));
+    if (this.tail.length > 0) keys.push(uploadTailPath(namespace, id, offset));
+    if (offset > 0) keys.push(uploadHashStatePath(namespace, id, offset));
+    await removeUploadKeys(this.driver, namespace, id);
+    await this.driver.delete(...keys);
   }
 
   async cancel(): Promise<void> {
@@ -591,7 +663,7 @@ class Writer implements UploadWriter {
     if (mp && !this.info.assembled) await this.driver.resumeMultipart(mp.key, mp.uploadId).abort();
     const from = this.info.moveFrom;
     if (from) await this.driver.resumeMultipart(from.key, from.uploadId).abort(); // the assembled object, if any, goes with the upload's keys
-    await removeUploadKeys(this.driver, this.info.namespace, this.info.id);
+    await this.removeKeys();
     this.closed = true;
   }
 
