@@ -16,7 +16,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { startR2Simulator, startWorkers, type WorkerModule } from "./workerd.ts";
+import { startR2Simulator, startWorkers, type WorkerModule, type WorkerSpec } from "./workerd.ts";
 
 export interface Baseline {
   /** The edge worker (tus API), built and run directly in workerd. */
@@ -27,6 +27,10 @@ export interface Baseline {
   workerdPid: number;
   /** The workerd process running the R2 simulator they share. */
   r2Pid: number;
+  /** The simulator's loopback address (for more workers on the same bucket). */
+  r2Address: string;
+  /** The built edge's modules (`vite build`), for more edges with other vars. */
+  edgeModules: WorkerModule[];
   close(): Promise<void>;
 }
 
@@ -39,7 +43,7 @@ export function buildEdge(outDir: string): string {
   return join(outDir, "edge_upload");
 }
 
-async function modulesOf(dir: string): Promise<WorkerModule[]> {
+export async function modulesOf(dir: string): Promise<WorkerModule[]> {
   const out: WorkerModule[] = [];
   for (const f of await readdir(dir, { recursive: true })) {
     if (f.endsWith(".js")) out.push({ name: f, esModule: await readFile(join(dir, f), "utf8") });
@@ -48,25 +52,33 @@ async function modulesOf(dir: string): Promise<WorkerModule[]> {
   return out;
 }
 
+/** The built edge as a workerd worker, as `npm start` configures it, plus `vars` (e.g. STORAGE=s3). */
+export function edgeWorker(name: string, modules: WorkerModule[], vars: Record<string, string> = {}): WorkerSpec {
+  return {
+    name,
+    compatibilityDate: "2026-10-01",
+    modules,
+    durableObjects: ["UploadObject", "NamespaceObject"],
+    bindings: [
+      { name: "UPLOADS", durableObjectNamespace: { className: "UploadObject" } },
+      { name: "NAMESPACES", durableObjectNamespace: { className: "NamespaceObject" } },
+      // As `npm start` runs it: anonymous uploads, any origin.
+      { name: "ALLOW_ANONYMOUS", text: "true" },
+      { name: "CORS_ORIGINS", text: "*" },
+      ...Object.entries(vars).map(([k, v]) => ({ name: k, text: v })),
+    ],
+    ...(vars.STORAGE === "s3" ? { loopbackOutbound: true } : {}),
+  };
+}
+
 export async function startBaseline(stateDir: string, buildDir: string): Promise<Baseline> {
   const here = import.meta.dirname;
-  const edgeDir = buildEdge(buildDir);
+  const edgeModules = await modulesOf(buildEdge(buildDir));
   const r2 = await startR2Simulator(join(stateDir, "r2"), "edge-upload");
   try {
     const workers = await startWorkers(
       [
-        {
-          name: "edge-upload",
-          compatibilityDate: "2026-10-01",
-          modules: await modulesOf(edgeDir),
-          durableObjects: ["UploadObject"],
-          bindings: [
-            { name: "UPLOADS", durableObjectNamespace: { className: "UploadObject" } },
-            // As `npm start` runs it: anonymous uploads, any origin.
-            { name: "ALLOW_ANONYMOUS", text: "true" },
-            { name: "CORS_ORIGINS", text: "*" },
-          ],
-        },
+        edgeWorker("edge-upload", edgeModules),
         {
           name: "bench-baseline",
           compatibilityDate: "2026-10-01",
@@ -88,6 +100,8 @@ export async function startBaseline(stateDir: string, buildDir: string): Promise
       url: workers.urls["bench-baseline"] ?? "",
       workerdPid: workers.pid,
       r2Pid: r2.pid,
+      r2Address: r2.address,
+      edgeModules,
       close: async () => {
         await workers.close();
         await r2.close();

@@ -21,15 +21,16 @@ import { hash } from "./scenarios/hash.ts";
 import { mainThread } from "./scenarios/main-thread.ts";
 import { memory } from "./scenarios/memory.ts";
 import { upload } from "./scenarios/upload.ts";
+import { uploadS3 } from "./scenarios/upload-s3.ts";
 import { startStack } from "./stack.ts";
 import { type BenchContext, GiB, MiB, type Row, type Scenario, type Sizes } from "./types.ts";
 
 /** Memory first: workerd's RSS is then not inflated by earlier scenarios. */
-export const SCENARIOS: Scenario[] = [memory, upload, finish, crash, hash, mainThread];
+export const SCENARIOS: Scenario[] = [memory, upload, uploadS3, finish, crash, hash, mainThread];
 
-const FULL: Sizes = { hash: 512 * MiB, mainThread: 1 * GiB, upload: 1 * GiB, crash: 512 * MiB, finish: 1 * GiB, memory: [256 * MiB, 2 * GiB] };
+const FULL: Sizes = { hash: 512 * MiB, mainThread: 1 * GiB, upload: 1 * GiB, uploadS3: 128 * MiB, crash: 512 * MiB, finish: 1 * GiB, memory: [256 * MiB, 2 * GiB] };
 /** Small enough for the smoke test (< 30 s), large enough for multipart uploads and a mid-upload kill. */
-const QUICK: Sizes = { hash: 8 * MiB, mainThread: 8 * MiB, upload: 16 * MiB, crash: 24 * MiB, finish: 9 * MiB, memory: [8 * MiB, 16 * MiB] };
+const QUICK: Sizes = { hash: 8 * MiB, mainThread: 8 * MiB, upload: 16 * MiB, uploadS3: 16 * MiB, crash: 24 * MiB, finish: 9 * MiB, memory: [8 * MiB, 16 * MiB] };
 
 /**
  * One small upload and one page load before measuring: vite dev optimises the worker's and the

@@ -34,6 +34,8 @@ export interface Sizes {
   hash: number;
   mainThread: number;
   upload: number;
+  /** The equal-storage comparison on Ceph RGW (issue 17). */
+  uploadS3: number;
   crash: number;
   finish: number;
   memory: [number, number];

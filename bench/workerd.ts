@@ -115,6 +115,11 @@ export interface WorkerSpec {
   bindings: WorkerBinding[];
   /** Durable Object classes the worker exports (SQLite-backed, stored under `doDir`). */
   durableObjects?: string[];
+  /**
+   * Let the worker's fetch() reach loopback and private addresses (an S3 server on 127.0.0.1):
+   * workerd's default outbound network allows public addresses only.
+   */
+  loopbackOutbound?: boolean;
 }
 
 /**
@@ -126,6 +131,7 @@ export async function startWorkers(workers: WorkerSpec[], r2Address: string, doD
   const services: ServiceConfig[] = [
     { name: "r2-external", external: { address: r2Address, http: {} } },
     { name: "do-disk", disk: { path: doDir, writable: true } },
+    { name: "loopback-net", network: { allow: ["public", "private", "local"] } },
   ];
   for (const w of workers) {
     services.push({
@@ -141,6 +147,7 @@ export async function startWorkers(workers: WorkerSpec[], r2Address: string, doD
             }
           : {}),
         bindings: [{ name: "BUCKET", r2Bucket: { name: "r2-external" } }, ...w.bindings],
+        ...(w.loopbackOutbound ? { globalOutbound: { name: "loopback-net" } } : {}),
       },
     });
   }
