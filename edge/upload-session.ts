@@ -21,7 +21,6 @@ import type { Sha256Digest } from "../shared/digest.ts";
 import type { TusChecksumAlgorithm } from "../shared/protocol.ts";
 import { blobMetaFromUploadMetadata, writeBlobMeta } from "./blob-meta.ts";
 import { bodyChunks } from "./body-chunks.ts";
-import type { EdgeConfig } from "./config.ts";
 import { ApiError, BodyReadError, STORE_RETRY_AFTER_SECONDS, toApiError } from "./errors.ts";
 import { isLinked, removeStaleUploadKeys, removeUploadKeys } from "./registry.ts";
 import { PathNotFoundError, StorageError, type StorageDriver } from "./storage/driver.ts";
@@ -106,10 +105,18 @@ export interface SessionHooks {
   closed?(record: UploadRecord): Promise<void>;
 }
 
+/** The part of the worker's config (edge/config.ts EdgeConfig) a session uses. */
+export interface SessionConfig {
+  partSize: number;
+  maxPatchSize: number;
+  uploadTtlSeconds: number;
+  bodyIdleTimeoutMs: number;
+}
+
 export interface UploadSessionOptions {
   driver: StorageDriver;
   storage: SessionStorage;
-  config: Pick<EdgeConfig, "partSize" | "maxPatchSize" | "uploadTtlSeconds" | "bodyIdleTimeoutMs">;
+  config: SessionConfig;
   now?: () => number;
   writer?: WriterOptions;
   hooks?: SessionHooks;

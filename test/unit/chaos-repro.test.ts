@@ -7,14 +7,13 @@
  * calls come before the one that matters.
  */
 import { describe, expect, test } from "vitest";
-import type { EdgeConfig } from "../../edge/config.ts";
 import { ApiError } from "../../edge/errors.ts";
 import { blobDataPath, uploadInfoPath } from "../../edge/paths.ts";
 import { type StorageDriver } from "../../edge/storage/driver.ts";
 import { createFaultyDriver, type FaultyDriverOptions } from "../../edge/storage/faulty.ts";
 import { createMemoryDriver } from "../../edge/storage/memory.ts";
 import { recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
-import { UploadSession, createMemorySessionStorage } from "../../edge/upload-session.ts";
+import { UploadSession, createMemorySessionStorage, type SessionConfig } from "../../edge/upload-session.ts";
 import { UploadExistsError, createUploadWriter, resumeUploadWriter, type WriterOptions } from "../../edge/writer.ts";
 import { seededBytes } from "../support/seeded.ts";
 import { PART, digestOf, finishedProblems, keysUnder, leftoverProblems, storedOffset, tickSleep, trackMultiparts } from "../support/chaos.ts";
@@ -22,7 +21,7 @@ import { PART, digestOf, finishedProblems, keysUnder, leftoverProblems, storedOf
 const NS = "chaos/repro";
 const ID = "a".repeat(64);
 const writerOptions: WriterOptions = { partSize: PART, retryDelayMs: 1, sleep: tickSleep };
-const config: Pick<EdgeConfig, "partSize" | "maxPatchSize" | "uploadTtlSeconds" | "bodyIdleTimeoutMs"> = {
+const config: SessionConfig = {
   partSize: PART,
   maxPatchSize: 64 * 1024 * 1024,
   uploadTtlSeconds: 3600,

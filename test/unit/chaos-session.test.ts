@@ -23,12 +23,11 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import type { Sha256Digest } from "../../shared/digest.ts";
-import type { EdgeConfig } from "../../edge/config.ts";
 import { ApiError } from "../../edge/errors.ts";
 import { isLinked } from "../../edge/registry.ts";
 import { createMemoryDriver } from "../../edge/storage/memory.ts";
 import { SimulatedCrash, createFaultyDriver, mulberry32, type FaultRates, type FaultyDriver } from "../../edge/storage/faulty.ts";
-import { ALARM_RETRY_MS, UploadSession, createMemorySessionStorage, type SessionStorage, type UploadStatus, type WriteRequest } from "../../edge/upload-session.ts";
+import { ALARM_RETRY_MS, UploadSession, createMemorySessionStorage, type SessionStorage, type UploadStatus, type WriteRequest, type SessionConfig } from "../../edge/upload-session.ts";
 import { seededBytes } from "../support/seeded.ts";
 import {
   ChaosFigures,
@@ -53,7 +52,7 @@ const figures = new ChaosFigures();
 const NAMESPACE = "chaos/session";
 const MAX_STEPS = 300;
 const TTL_SECONDS = 24 * 3600;
-const config: Pick<EdgeConfig, "partSize" | "maxPatchSize" | "uploadTtlSeconds" | "bodyIdleTimeoutMs"> = {
+const config: SessionConfig = {
   partSize: PART,
   maxPatchSize: 64 * MiB,
   uploadTtlSeconds: TTL_SECONDS,
