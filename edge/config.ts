@@ -6,7 +6,8 @@
  */
 import { DEFAULTS } from "../shared/protocol.ts";
 import type { Env } from "./env.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./http/errors.ts";
+import { StorageConfigError, storageChoice } from "./storage/s3-config.ts";
 
 export interface EdgeConfig {
   /** Largest Upload-Length accepted (Tus-Max-Size). */
@@ -67,6 +68,14 @@ export function getConfig(env: Env): EdgeConfig {
     if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
       throw invalid(`CORS_ORIGINS entries must look like https://host[:port] (no path), got ${JSON.stringify(origin)}`);
     }
+  }
+  try {
+    // Parsed again by the driver (edge/storage/from-env.ts); checked here so a bad storage var
+    // fails every request with the var's name, like every other var.
+    storageChoice(env);
+  } catch (err) {
+    if (err instanceof StorageConfigError) throw invalid(err.message);
+    throw err;
   }
   const config: EdgeConfig = {
     maxUploadSize: integer(env, "TUS_MAX_SIZE", DEFAULTS.maxUploadSize, 0, Number.MAX_SAFE_INTEGER),

@@ -2,7 +2,7 @@
  * The Workers entry: HTTP through the Hono app, and the cron's purge of expired uploads.
  * The purge takes "now" from the controller's scheduledTime, so tests drive it with any clock.
  */
-import { app } from "./app.ts";
+import { app } from "./http/app.ts";
 import type { Env } from "./env.ts";
 import { purgeExpiredUploads } from "./purge.ts";
 

@@ -16,7 +16,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./config.ts";
 import type { Env } from "./env.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./http/errors.ts";
 
 /** Which limit refused a reservation. */
 export type LimitReason = "open-uploads" | "open-bytes";

@@ -5,7 +5,8 @@
  * decides expiry from its own record (last write + UPLOAD_TTL_SECONDS).
  */
 import type { Env } from "./env.ts";
-import { driverFor, listUploads } from "./store.ts";
+import { listUploads } from "./registry/blobs.ts";
+import { driverFor } from "./storage/from-env.ts";
 import type { UploadObject } from "./upload-object.ts";
 
 /** What one purge run did, for logs and tests. */

@@ -10,10 +10,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./config.ts";
 import type { Env } from "./env.ts";
-import { toApiError, type Outcome } from "./errors.ts";
+import { toApiError, type Outcome } from "./http/errors.ts";
 import { releaseReservation } from "./namespace-limits.ts";
 import type { StorageDriver } from "./storage/driver.ts";
-import { driverFor } from "./store.ts";
+import { driverFor } from "./storage/from-env.ts";
 import { UploadSession, type CreateRequest, type UploadStatus, type WriteRequest } from "./upload-session.ts";
 
 export type { CreateRequest, UploadStatus, WriteRequest } from "./upload-session.ts";
@@ -27,10 +27,11 @@ export class UploadObject extends DurableObject<Env> {
 
   /** Built on first use: a bad storage or config var then answers as an error, not a crashed object. */
   get #upload(): UploadSession {
+    const config = getConfig(this.env); // first: it names a bad storage var
     this.#session ??= new UploadSession({
       driver: this.#wrapDriver ? this.#wrapDriver(driverFor(this.env)) : driverFor(this.env),
       storage: this.ctx.storage,
-      config: getConfig(this.env),
+      config,
       now: () => this.now(),
       hooks: {
         // The namespace's limits count open uploads: a finished or removed one frees its slot.

@@ -19,10 +19,10 @@
  */
 import type { Sha256Digest } from "../shared/digest.ts";
 import type { TusChecksumAlgorithm } from "../shared/protocol.ts";
-import { blobMetaFromUploadMetadata, writeBlobMeta } from "./blob-meta.ts";
+import { blobMetaFromUploadMetadata, writeBlobMeta } from "./registry/blob-meta.ts";
 import { bodyChunks } from "./body-chunks.ts";
-import { ApiError, BodyReadError, STORE_RETRY_AFTER_SECONDS, toApiError } from "./errors.ts";
-import { isLinked, removeStaleUploadKeys, removeUploadKeys } from "./registry.ts";
+import { ApiError, BodyReadError, STORE_RETRY_AFTER_SECONDS, toApiError } from "./http/errors.ts";
+import { isLinked, removeStaleUploadKeys, removeUploadKeys } from "./registry/blobs.ts";
 import { PathNotFoundError, StorageError, type StorageDriver } from "./storage/driver.ts";
 import {
   DigestMismatchError,

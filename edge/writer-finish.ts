@@ -7,8 +7,8 @@
  */
 import { formatDigest, type Sha256Digest } from "../shared/digest.ts";
 import type { ResumableSha256 } from "../shared/sha256.ts";
-import { blobDataPath, uploadDataPath } from "./paths.ts";
-import { statBlob } from "./registry.ts";
+import { blobDataPath, uploadDataPath } from "./registry/paths.ts";
+import { statBlob } from "./registry/blobs.ts";
 import { MultipartUnknownError, PathNotFoundError, type MultipartUpload, type StorageDriver, type UploadedPart } from "./storage/driver.ts";
 import { streamCopy } from "./writer-copy.ts";
 import { DigestMismatchError, HashStateUnavailableError, UploadDataUnavailableError } from "./writer-errors.ts";

@@ -3,7 +3,7 @@ import { readAll } from "./storage/body.ts";
 import { chunked, sameBytes, seeded } from "./storage/conformance.ts";
 import { createMemoryDriver } from "./storage/memory.ts";
 import { gatedDriver, recordingDriver, type RecordedOp } from "./storage/testing.ts";
-import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath, uploadTailPath } from "./paths.ts";
+import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath, uploadTailPath } from "./registry/paths.ts";
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./writer.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { formatDigest } from "../shared/digest.ts";

@@ -49,8 +49,8 @@ import {
   uploadTailPath,
   validateNamespace,
   validateUploadId,
-} from "./paths.ts";
-import { linkBlob, removeUploadKeys } from "./registry.ts";
+} from "./registry/paths.ts";
+import { linkBlob, removeUploadKeys } from "./registry/blobs.ts";
 import { bodyChunks } from "./body-chunks.ts";
 import { readAll } from "./storage/body.ts";
 import {

@@ -4,7 +4,7 @@
 // secrets file). Signing uses edge/auth.ts itself (Node strips its types), so the format cannot
 // drift from what the worker verifies.
 import { readFile } from "node:fs/promises";
-import { signToken } from "../edge/auth.ts";
+import { signToken } from "../edge/http/auth.ts";
 
 const NAMESPACE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 const UNITS = { s: 1, m: 60, h: 3600, d: 86400 };

@@ -10,8 +10,8 @@
 import { createHash } from "node:crypto";
 import { appendFileSync } from "node:fs";
 import { parseDigest, type Sha256Digest } from "../../shared/digest.ts";
-import { blobDataPath, blobsPrefix, uploadInfoPath, uploadPrefix } from "../../edge/paths.ts";
-import { readLink } from "../../edge/registry.ts";
+import { blobDataPath, blobsPrefix, uploadInfoPath, uploadPrefix } from "../../edge/registry/paths.ts";
+import { readLink } from "../../edge/registry/blobs.ts";
 import { readAll } from "../../edge/storage/body.ts";
 import { PathNotFoundError, type MultipartUpload, type StorageDriver } from "../../edge/storage/driver.ts";
 import { FAULT_KINDS, type FaultKind, type FaultStats } from "../../edge/storage/faulty.ts";

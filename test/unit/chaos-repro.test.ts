@@ -7,8 +7,8 @@
  * calls come before the one that matters.
  */
 import { describe, expect, test } from "vitest";
-import { ApiError } from "../../edge/errors.ts";
-import { blobDataPath, uploadInfoPath } from "../../edge/paths.ts";
+import { ApiError } from "../../edge/http/errors.ts";
+import { blobDataPath, uploadInfoPath } from "../../edge/registry/paths.ts";
 import { type StorageDriver } from "../../edge/storage/driver.ts";
 import { createFaultyDriver, type FaultyDriverOptions } from "../../edge/storage/faulty.ts";
 import { createMemoryDriver } from "../../edge/storage/memory.ts";

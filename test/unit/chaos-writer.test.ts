@@ -21,7 +21,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterAll, expect, test } from "vitest";
 import type { Sha256Digest } from "../../shared/digest.ts";
-import { isLinked } from "../../edge/registry.ts";
+import { isLinked } from "../../edge/registry/blobs.ts";
 import { createMemoryDriver } from "../../edge/storage/memory.ts";
 import { SimulatedCrash, createFaultyDriver, isInjectedFault, mulberry32, type FaultRates, type FaultyDriver } from "../../edge/storage/faulty.ts";
 import {

@@ -1,7 +1,7 @@
 import { SELF, env } from "cloudflare:test";
 import { describe, expect, test } from "vitest";
-import { app } from "../../edge/app.ts";
-import { signToken } from "../../edge/auth.ts";
+import { app } from "../../edge/http/app.ts";
+import { signToken } from "../../edge/http/auth.ts";
 import { BASE, MiB, SECRET, auth, create, getBlob, head, offsetOf, patch, seeded, sha256, tokenFor, upload } from "./http-support.ts";
 
 /**

@@ -5,8 +5,8 @@
  */
 import { SELF, env } from "cloudflare:test";
 import { describe, expect, test } from "vitest";
-import { writeBlobMeta } from "../../edge/blob-meta.ts";
-import { driverFor } from "../../edge/store.ts";
+import { writeBlobMeta } from "../../edge/registry/blob-meta.ts";
+import { driverFor } from "../../edge/storage/from-env.ts";
 import type { Sha256Digest } from "../../shared/digest.ts";
 import { BASE, auth, create, getBlob, seeded, sha256, tokenFor, upload } from "./http-support.ts";
 

@@ -10,8 +10,8 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, test } from "vitest";
 import { getConfig } from "../../edge/config.ts";
-import { layerLinkPath } from "../../edge/paths.ts";
-import { driverFor } from "../../edge/store.ts";
+import { layerLinkPath } from "../../edge/registry/paths.ts";
+import { driverFor } from "../../edge/storage/from-env.ts";
 import type { UploadRecord } from "../../edge/upload-session.ts";
 import { createUploadWriter } from "../../edge/writer.ts";
 import { formatUploadMetadata } from "../../shared/protocol.ts";

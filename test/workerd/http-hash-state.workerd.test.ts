@@ -6,7 +6,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, test } from "vitest";
-import { uploadHashStatePath } from "../../edge/paths.ts";
+import { uploadHashStatePath } from "../../edge/registry/paths.ts";
 import { MiB, bucketKeys, create, errorCode, head, offsetOf, patch, seeded, sha256, stubOf, upload } from "./http-support.ts";
 
 const NS = "anonymous";

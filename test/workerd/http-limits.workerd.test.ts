@@ -9,7 +9,7 @@
  */
 import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, test } from "vitest";
-import { app } from "../../edge/app.ts";
+import { app } from "../../edge/http/app.ts";
 import type { Env } from "../../edge/env.ts";
 import { releaseReservation, type NamespaceObject } from "../../edge/namespace-limits.ts";
 import { formatUploadMetadata } from "../../shared/protocol.ts";

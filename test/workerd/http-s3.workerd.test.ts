@@ -7,8 +7,8 @@
  */
 import { SELF, env } from "cloudflare:test";
 import { describe, expect, test } from "vitest";
-import { blobDataPath, uploadPrefix } from "../../edge/paths.ts";
-import { driverFor } from "../../edge/store.ts";
+import { blobDataPath, uploadPrefix } from "../../edge/registry/paths.ts";
+import { driverFor } from "../../edge/storage/from-env.ts";
 import { sameBytes } from "../../edge/storage/conformance.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";
 import { digestHex, formatReprDigest, type Sha256Digest } from "../../shared/digest.ts";

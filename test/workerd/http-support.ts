@@ -2,7 +2,7 @@
  * Helpers for the HTTP tests in workerd: seeded bytes, tokens, and thin tus calls through SELF.
  */
 import { SELF, env } from "cloudflare:test";
-import { signToken } from "../../edge/auth.ts";
+import { signToken } from "../../edge/http/auth.ts";
 import type { Env as EdgeEnv } from "../../edge/env.ts";
 import type { UploadObject } from "../../edge/upload-object.ts";
 import { formatDigest, type Sha256Digest } from "../../shared/digest.ts";

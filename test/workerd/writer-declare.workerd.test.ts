@@ -3,7 +3,7 @@ import type { Sha256Digest } from "../../shared/digest.ts";
 import { readAll } from "../../edge/storage/body.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";
 import { recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
-import { blobDataPath, uploadDataPath, uploadPrefix } from "../../edge/paths.ts";
+import { blobDataPath, uploadDataPath, uploadPrefix } from "../../edge/registry/paths.ts";
 import { DigestConflictError, DigestMismatchError, WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
 import { PART, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 

@@ -3,8 +3,8 @@ import type { Sha256Digest } from "../../shared/digest.ts";
 import { readAll } from "../../edge/storage/body.ts";
 import { MultipartUnknownError } from "../../edge/storage/driver.ts";
 import { lyingDriver, recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
-import { blobDataPath, blobsPrefix, layerLinkPath, uploadDataPath, uploadHashStatesPrefix, uploadPrefix } from "../../edge/paths.ts";
-import { isLinked, readLink } from "../../edge/registry.ts";
+import { blobDataPath, blobsPrefix, layerLinkPath, uploadDataPath, uploadHashStatesPrefix, uploadPrefix } from "../../edge/registry/paths.ts";
+import { isLinked, readLink } from "../../edge/registry/blobs.ts";
 import { DigestMismatchError, UploadDataUnavailableError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
 import { MiB, PART, keysUnder, newId, newNamespace, r2, relative, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { readAll } from "../../edge/storage/body.ts";
 import { recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
-import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadHashStatesPrefix, uploadPrefix } from "../../edge/paths.ts";
+import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadHashStatesPrefix, uploadPrefix } from "../../edge/registry/paths.ts";
 import {
   BodyTooLargeError,
   ChecksumMismatchError,

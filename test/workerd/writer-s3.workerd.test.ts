@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { formatDigest, type Sha256Digest } from "../../shared/digest.ts";
-import { blobDataPath, uploadPrefix } from "../../edge/paths.ts";
-import { isLinked } from "../../edge/registry.ts";
+import { blobDataPath, uploadPrefix } from "../../edge/registry/paths.ts";
+import { isLinked } from "../../edge/registry/blobs.ts";
 import { readAll } from "../../edge/storage/body.ts";
 import { chunked, sameBytes, seeded } from "../../edge/storage/conformance.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";

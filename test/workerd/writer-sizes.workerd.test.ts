@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { readAll } from "../../edge/storage/body.ts";
-import { blobDataPath } from "../../edge/paths.ts";
-import { isLinked } from "../../edge/registry.ts";
+import { blobDataPath } from "../../edge/registry/paths.ts";
+import { isLinked } from "../../edge/registry/blobs.ts";
 import { createUploadWriter } from "../../edge/writer.ts";
 import { MiB, PART, chunked, irregularSizes, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 

@@ -5,8 +5,8 @@
  * answer, errors included, gets Allow-Origin and Expose-Headers after the route ran.
  */
 import type { MiddlewareHandler } from "hono";
-import { ALLOWED_REQUEST_HEADERS, EXPOSED_HEADERS } from "../shared/protocol.ts";
-import type { EdgeConfig } from "./config.ts";
+import { ALLOWED_REQUEST_HEADERS, EXPOSED_HEADERS } from "../../shared/protocol.ts";
+import type { EdgeConfig } from "../config.ts";
 
 const ALLOW_METHODS = "GET,HEAD,POST,PATCH,DELETE,OPTIONS";
 

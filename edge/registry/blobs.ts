@@ -3,18 +3,14 @@
  * is a blob present, is it linked into a namespace, link it, stream it, and the upload
  * directories the purge walks. Keys come from edge/paths.ts only.
  */
-import { parseDigest, type Sha256Digest } from "../shared/digest.ts";
+import { parseDigest, type Sha256Digest } from "../../shared/digest.ts";
 import { blobDataPath, layerLinkPath, parseUploadKey, repositoriesPrefix, uploadPrefix } from "./paths.ts";
-import { PathNotFoundError, type ByteRange, type GetResult, type ObjectInfo, type StorageDriver } from "./storage/driver.ts";
-import { readAll } from "./storage/body.ts";
+import { PathNotFoundError, type ByteRange, type GetResult, type ObjectInfo, type StorageDriver } from "../storage/driver.ts";
+import { readAll } from "../storage/body.ts";
 
 /** The blob's object info, or undefined when no blob is stored for `digest`. */
 export async function statBlob(driver: StorageDriver, digest: Sha256Digest): Promise<ObjectInfo | undefined> {
   return orUndefined(driver.stat(blobDataPath(digest)));
-}
-
-export async function blobExists(driver: StorageDriver, digest: Sha256Digest): Promise<boolean> {
-  return (await statBlob(driver, digest)) !== undefined;
 }
 
 /** The digest a namespace's link for `digest` names, or undefined when there is no (valid) link. */

@@ -5,8 +5,8 @@
  */
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { EdgeErrorCode, ErrorBody } from "../shared/protocol.ts";
-import { InvalidPathError, StorageError } from "./storage/driver.ts";
+import type { EdgeErrorCode, ErrorBody } from "../../shared/protocol.ts";
+import { InvalidPathError, StorageError } from "../storage/driver.ts";
 import {
   BodyTooLargeError,
   ChecksumMismatchError,
@@ -18,7 +18,7 @@ import {
   UploadTooLargeError,
   UploadUnknownError,
   WriterClosedError,
-} from "./writer-errors.ts";
+} from "../writer-errors.ts";
 
 /** What crosses the Durable Object RPC boundary: Errors lose their fields there, plain data does not. */
 export interface ApiErrorData {

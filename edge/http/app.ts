@@ -4,7 +4,7 @@
  * every upload request to that upload's Durable Object, which serialises them.
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
-import { formatReprDigest, parseDigest, parseReprDigest, type Sha256Digest, base64ToBytes } from "../shared/digest.ts";
+import { formatReprDigest, parseDigest, parseReprDigest, type Sha256Digest, base64ToBytes } from "../../shared/digest.ts";
 import {
 
   H,
@@ -14,16 +14,16 @@ import {
   TUS_VERSION,
   parseUploadMetadata,
   type TusChecksumAlgorithm,
-} from "../shared/protocol.ts";
+} from "../../shared/protocol.ts";
 import { verifyToken } from "./auth.ts";
 import { blobResponseHeaders, readLinkedBlob } from "./blobs.ts";
-import { getConfig, type EdgeConfig } from "./config.ts";
+import { getConfig, type EdgeConfig } from "../config.ts";
 import { corsMiddleware } from "./cors.ts";
-import type { Env } from "./env.ts";
-import { ApiError, unwrap, type Outcome } from "./errors.ts";
-import { releaseReservation, reserveUpload } from "./namespace-limits.ts";
-import { isValidNamespace } from "./store.ts";
-import type { UploadObject, UploadStatus, WriteRequest } from "./upload-object.ts";
+import type { Env } from "../env.ts";
+import { ApiError, toApiError, unwrap, type Outcome } from "./errors.ts";
+import { releaseReservation, reserveUpload } from "../namespace-limits.ts";
+import { isValidNamespace } from "../registry/paths.ts";
+import type { UploadObject, UploadStatus, WriteRequest } from "../upload-object.ts";
 
 /** Hono context variables set by the middlewares below. */
 export interface AppVariables {
@@ -41,10 +41,11 @@ const MAX_METADATA_LENGTH = 8 * 1024;
 
 export const app = new Hono<AppEnv>();
 
-app.onError((err, c) => {
-  if (err instanceof ApiError) return err.getResponse();
-  console.error("unhandled error", err);
-  return new ApiError(500, "INTERNAL", "internal error").getResponse();
+/** Every error answer goes through the one mapping (./errors.ts), so a route never builds one by hand. */
+app.onError((err) => {
+  const error = toApiError(err);
+  if (error.status >= 500 && !(err instanceof ApiError)) console.error("unhandled error", err);
+  return error.getResponse();
 });
 
 app.notFound(() => {

@@ -6,11 +6,11 @@
  * it (linked before it existed, or by a registry) is served as a plain attachment, and a meta that
  * cannot be read or parsed is ignored rather than failing the blob.
  */
-import type { Sha256Digest } from "../shared/digest.ts";
-import { parseUploadMetadata } from "../shared/protocol.ts";
+import type { Sha256Digest } from "../../shared/digest.ts";
+import { parseUploadMetadata } from "../../shared/protocol.ts";
 import { layerMetaPath } from "./paths.ts";
-import { readAll } from "./storage/body.ts";
-import type { StorageDriver } from "./storage/driver.ts";
+import { readAll } from "../storage/body.ts";
+import type { StorageDriver } from "../storage/driver.ts";
 
 export interface BlobMeta {
   /** The uploader's file name, sanitised (no path, no control characters, at most 255 characters). */

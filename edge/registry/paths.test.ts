@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import type { Sha256Digest } from "../shared/digest.ts";
+import type { Sha256Digest } from "../../shared/digest.ts";
 import {
   InvalidPathComponentError,
   blobDataPath,
@@ -14,7 +14,7 @@ import {
   validateNamespace,
   validateUploadId,
 } from "./paths.ts";
-import { keyProblem } from "./storage/base.ts";
+import { keyProblem } from "../storage/base.ts";
 
 const HEX = "3a".repeat(32);
 const DIGEST: Sha256Digest = `sha256:${HEX}`;

@@ -4,7 +4,7 @@
  * (`npm run token`, or the app's own backend) and says which namespace it may write and read until
  * when. Web Crypto only, so scripts/token.mjs signs with this very file under Node.
  */
-import type { TokenPayload } from "../shared/protocol.ts";
+import type { TokenPayload } from "../../shared/protocol.ts";
 
 const encoder = new TextEncoder();
 

@@ -26,7 +26,7 @@
  * with a typed error, before it can become part of a key: no `..`, no `%2F`, no empty segments,
  * no upper case, nothing over-long.
  */
-import { digestHex, parseDigest, type Sha256Digest } from "../shared/digest.ts";
+import { digestHex, parseDigest, type Sha256Digest } from "../../shared/digest.ts";
 
 /** The root every key lives under (distribution's storagePathRoot + "v2"). */
 export const ROOT = "docker/registry/v2";

@@ -10,12 +10,13 @@
  * and `Vary: Authorization`, since the same URL answers differently per namespace.
  */
 import type { MiddlewareHandler } from "hono";
-import { formatReprDigest, type Sha256Digest } from "../shared/digest.ts";
-import { contentDisposition, readBlobMeta } from "./blob-meta.ts";
-import type { Env } from "./env.ts";
+import { formatReprDigest, type Sha256Digest } from "../../shared/digest.ts";
+import { contentDisposition, readBlobMeta } from "../registry/blob-meta.ts";
+import type { Env } from "../env.ts";
 import { ApiError } from "./errors.ts";
-import { driverFor, isLinked, openBlob } from "./store.ts";
-import { InvalidRangeError, PathNotFoundError } from "./storage/driver.ts";
+import { isLinked, openBlob } from "../registry/blobs.ts";
+import { driverFor } from "../storage/from-env.ts";
+import { InvalidRangeError, PathNotFoundError } from "../storage/driver.ts";
 
 /** A resolved range of a blob of known size: first byte and length, both within the blob. */
 export interface ResolvedRange {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "vitest";
-import { formatUploadMetadata } from "../shared/protocol.ts";
+import { formatUploadMetadata } from "../../shared/protocol.ts";
 import { blobMetaFromUploadMetadata, contentDisposition, readBlobMeta, sanitizeFilename, writeBlobMeta } from "./blob-meta.ts";
 import { layerLinkPath, layerMetaPath } from "./paths.ts";
-import { createMemoryDriver } from "./storage/memory.ts";
+import { createMemoryDriver } from "../storage/memory.ts";
 
 const DIGEST = `sha256:${"ab".repeat(32)}` as const;
 
