@@ -13,14 +13,37 @@
  * Miniflare and the wrangler config reader are wrangler's own copies, so the options match
  * (Miniflare 5 takes them in its v4 shape through its own convertV4MiniflareOptions).
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 
 const require = createRequire(import.meta.url);
 const wranglerMain = require.resolve("wrangler");
-const { unstable_getMiniflareWorkerOptions } = require(wranglerMain);
 const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = createRequire(wranglerMain)("miniflare");
+
+/**
+ * Miniflare's options for the worker of `configPath`, from wrangler's config reader. Loading
+ * wrangler costs ~1 s of every start, so the options are kept beside the config (plain JSON)
+ * and read from there while the config is the same file: a restart (`--skip-build`, the
+ * server-kill test restarts several times) skips wrangler.
+ */
+function workerOptionsOf(configPath) {
+  const cachePath = join(dirname(configPath), ".miniflare-options.json");
+  const { mtimeMs, size } = statSync(configPath);
+  const stamp = `${mtimeMs}:${size}`;
+  try {
+    const cached = JSON.parse(readFileSync(cachePath, "utf8"));
+    if (cached.stamp === stamp) return cached;
+  } catch {
+    // none yet, or unreadable: ask wrangler
+  }
+  const { unstable_getMiniflareWorkerOptions } = require(wranglerMain);
+  const { workerOptions, main } = unstable_getMiniflareWorkerOptions(configPath);
+  const { modulesRules: _rules, ...options } = workerOptions;
+  const fresh = { stamp, options, main };
+  writeFileSync(cachePath, JSON.stringify(fresh));
+  return fresh;
+}
 
 /** Module types by extension, as wrangler's default module rules have them. */
 const MODULE_TYPES = { ".js": "ESModule", ".mjs": "ESModule", ".wasm": "CompiledWasm", ".txt": "Text", ".html": "Text", ".sql": "Text", ".bin": "Data" };
@@ -47,8 +70,7 @@ function builtModules(main) {
  * Resolves once workerd listens; returns a function that shuts it down.
  */
 export async function serveBuild({ configPath, host, port, stateDir, vars }) {
-  const { workerOptions, main } = unstable_getMiniflareWorkerOptions(configPath);
-  const { modulesRules: _rules, ...options } = workerOptions;
+  const { options, main } = workerOptionsOf(configPath);
   const mf = new Miniflare(convertV4MiniflareOptions({
     host,
     port,

@@ -78,7 +78,8 @@ if (args.length > 0) {
 // Imported only now: it loads wrangler and Miniflare, which need the Node checked above.
 const { serveBuild } = await import("./serve-build.mjs");
 const dispose = await serveBuild({ configPath: workerConfig, host: "127.0.0.1", port: Number(port), stateDir, vars: localWorkerVars(process.env) });
-console.log(`edge-upload on http://127.0.0.1:${port} (state in ${relative(root, stateDir) || "."})`);
+const shownState = relative(root, stateDir).startsWith("..") ? stateDir : relative(root, stateDir);
+console.log(`edge-upload on http://127.0.0.1:${port} (state in ${shownState})`);
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.once(signal, () => {
     dispose().finally(() => process.exit(0));

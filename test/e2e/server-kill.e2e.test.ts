@@ -123,8 +123,12 @@ test("SIGKILLs mid-PATCH and mid-finish: every upload finishes verified, none fo
     );
   };
   const finishKills = new Set<string>();
+  // A tus upload's finish kill is waiting for its moment: other kills hold off, or the server
+  // would be down already when that moment comes.
+  let finishKillsDue = 0;
   const progressed = (name: string, bytes: number, size: number, finishAt: number | undefined) => {
     sent.set(name, bytes);
+    if (finishKillsDue > 0) return;
     const all = [...sent.values()].reduce((a, b) => a + b, 0);
     const next = progressKills[0];
     if (next !== undefined && all >= next * total && !down) kill(`${Math.round(next * 100)}% of all bytes sent`), progressKills.shift();
@@ -165,7 +169,11 @@ test("SIGKILLs mid-PATCH and mid-finish: every upload finishes verified, none fo
           if (size - accepted < 8 * MiB && accepted < size && !finishKills.has(f.name)) {
             finishKills.add(f.name);
             lastPatchAt.set(f.name, Date.now());
-            setTimeout(() => kill(`${f.name}: ${delay} ms into its last PATCH`), delay);
+            finishKillsDue++;
+            setTimeout(() => {
+              finishKillsDue--;
+              kill(`${f.name}: ${delay} ms into its last PATCH`);
+            }, delay);
           }
         },
         onProgress(bytes, size) {
