@@ -9,7 +9,7 @@
  * Runs with plain Node >= 22.18 (TypeScript type stripping; only erasable syntax in the files
  * it imports). State lives in --state-dir (default ~/.cache/edge-upload): run the same command
  * again after a crash, Ctrl-C or SIGKILL and the upload continues where it stopped. Hashing
- * (node:crypto, client/native-hasher.ts) keeps its finished digest; one cut short starts over,
+ * (node:crypto, client/hashing/native.ts) keeps its finished digest; one cut short starts over,
  * at ~1.5 GB/s.
  *
  * stdout, when done: the digest (`sha256:<hex>`) on one line, the blob URL on the next.

@@ -8,11 +8,11 @@
  *
  * Node: import from "client/node.ts" instead (file-backed store, in-process hashing).
  */
-import { createIdbStore } from "./idb-store.ts";
-import type { UploadStore } from "./store.ts";
+import { createIdbStore } from "./persist/idb.ts";
+import type { UploadStore } from "./persist/records.ts";
 import type { UploaderOptions } from "./types.ts";
 import { createUploaderCore, type Uploader } from "./uploader.ts";
-import { createWorkerHasher } from "./worker-hasher.ts";
+import { createWorkerHasher } from "./hashing/worker-hasher.ts";
 
 export function createUploader(options: UploaderOptions & { store?: UploadStore }): Uploader {
   return createUploaderCore(options, {
@@ -23,9 +23,9 @@ export function createUploader(options: UploaderOptions & { store?: UploadStore 
 }
 
 export type { Uploader } from "./uploader.ts";
-export type { UploadRecord, UploadStore } from "./store.ts";
-export { createMemoryStore } from "./store.ts";
-export { createIdbStore } from "./idb-store.ts";
+export type { UploadRecord, UploadStore } from "./persist/records.ts";
+export { createMemoryStore } from "./persist/records.ts";
+export { createIdbStore } from "./persist/idb.ts";
 export { fingerprint } from "./fingerprint.ts";
 export type {
   Progress,

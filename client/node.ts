@@ -1,12 +1,12 @@
 /**
  * The library in Node: the same uploader core with a file-backed store (JSON files in a
- * directory) and hashing in-process: node:crypto by default (client/native-hasher.ts), or
+ * directory) and hashing in-process: node:crypto by default (client/hashing/native.ts), or
  * hash-wasm checkpointed beside the records.
  */
 import { readRange } from "./disk-file.ts";
-import { createFileCheckpointStore, createFileStore, defaultStateDir } from "./file-store.ts";
-import { createInProcessHasher } from "./hasher.ts";
-import { createNativeHasher } from "./native-hasher.ts";
+import { createFileCheckpointStore, createFileStore, defaultStateDir } from "./persist/files.ts";
+import { createInProcessHasher } from "./hashing/hasher.ts";
+import { createNativeHasher } from "./hashing/native.ts";
 import { NODE_MAX_ATTEMPTS } from "./retry.ts";
 import type { UploaderOptions } from "./types.ts";
 import { createUploaderCore, type Uploader } from "./uploader.ts";
@@ -17,7 +17,7 @@ export interface NodeUploaderOptions extends UploaderOptions {
   /**
    * "native" (default): node:crypto, ~5x faster, restarts from byte 0 when stopped mid-hash.
    * "resumable": hash-wasm with checkpoints in `stateDir`, as in browsers: a stopped hash resumes
-   * where it stopped. See client/native-hasher.ts for when each costs less.
+   * where it stopped. See client/hashing/native.ts for when each costs less.
    */
   hashing?: "native" | "resumable";
 }
@@ -39,6 +39,6 @@ export function createNodeUploader(options: NodeUploaderOptions): Uploader {
 }
 
 export { fileFromPath, FileChangedError } from "./disk-file.ts";
-export { createFileStore, createFileCheckpointStore, defaultStateDir } from "./file-store.ts";
+export { createFileStore, createFileCheckpointStore, defaultStateDir } from "./persist/files.ts";
 export type { Uploader } from "./uploader.ts";
 export type * from "./types.ts";

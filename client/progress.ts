@@ -38,3 +38,9 @@ export function createMeter(total: number, initial = 0): Meter {
     },
   };
 }
+
+/** Sleeps so that `bytes` since `started` average at most `rate` bytes per second. */
+export async function delayForRate(started: number, bytes: number, rate: number): Promise<void> {
+  const wait = started + (bytes / rate) * 1000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}

@@ -12,13 +12,13 @@
 import type { Sha256Digest } from "../shared/digest.ts";
 import type * as tus from "tus-js-client";
 import type { Locks, Release, Slots } from "./coordination.ts";
-import { chooseChunkSize, type EdgeLimits } from "./edge-limits.ts";
+import { chooseChunkSize, type EdgeLimits } from "./tus/edge-limits.ts";
 import { fingerprint } from "./fingerprint.ts";
-import type { Hasher, HashRun } from "./hasher.ts";
+import type { Hasher, HashRun } from "./hashing/hasher.ts";
 import { createMeter } from "./progress.ts";
 import { retryNotice, type RetryPolicy } from "./retry.ts";
-import type { UploadRecord, UploadStore } from "./store.ts";
-import { isFileReadError, resolveToken, startTransfer, type TokenSource, TransferError, type TransferRun } from "./transfer.ts";
+import type { UploadRecord, UploadStore } from "./persist/records.ts";
+import { isFileReadError, resolveToken, startTransfer, type TokenSource, TransferError, type TransferRun } from "./tus/transfer.ts";
 import type { RetryState, UploadError, UploadSnapshot, UploadState } from "./types.ts";
 
 export interface UploadContext {

@@ -4,11 +4,11 @@
  * in browsers (client/index.ts) and Node (client/node.ts).
  */
 import { createLocks, createSlots, type Locks } from "./coordination.ts";
-import { discoverLimits, type EdgeLimits } from "./edge-limits.ts";
+import { discoverLimits, type EdgeLimits } from "./tus/edge-limits.ts";
 import { fingerprint } from "./fingerprint.ts";
-import type { Hasher } from "./hasher.ts";
+import type { Hasher } from "./hashing/hasher.ts";
 import { createRetryPolicy, fixedDelayPolicy, type RetryPolicy } from "./retry.ts";
-import { RECORD_VERSION, type UploadRecord, type UploadStore } from "./store.ts";
+import { RECORD_VERSION, type UploadRecord, type UploadStore } from "./persist/records.ts";
 import { createUpload, handlePermission, readError, type UploadController } from "./upload.ts";
 import type { UploaderEvent, UploaderOptions, UploadSnapshot } from "./types.ts";
 

@@ -5,7 +5,7 @@
  */
 import { createSHA256 } from "hash-wasm";
 import { createUploader } from "../../client/index.ts";
-import { createWorkerHasher } from "../../client/worker-hasher.ts";
+import { createWorkerHasher } from "../../client/hashing/worker-hasher.ts";
 
 const MiB = 1024 * 1024;
 

@@ -1,9 +1,10 @@
 /**
  * Hashing as a resumable process the upload drives: start, pause (checkpoint saved), result.
  * Two implementations of one interface: a Web Worker per running hash in browsers
- * (client/worker-hasher.ts; the main thread never hashes) and in-process in Node (here).
+ * (worker-hasher.ts; the main thread never hashes) and in-process in Node (here).
  */
-import { checkCheckpoint, type CheckpointStore, type HashJobResult, runHashJob } from "./hash-job.ts";
+import { type CheckpointStore, checkCheckpoint } from "./checkpoint.ts";
+import { type HashJobResult, runHashJob } from "./job.ts";
 
 export interface HashInput {
   key: string;

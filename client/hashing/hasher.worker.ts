@@ -1,11 +1,12 @@
 /**
  * The browser's hasher: one Web Worker per running hash. It hashes the File's bytes, which its
- * reader worker sends it (client/file-reader.ts), with hash-wasm and checkpoints into its own
- * IndexedDB database (client/hash-job.ts does the work). Bundled by Vite from `new Worker(new URL("./hasher.worker.ts", import.meta.url))`.
+ * reader worker sends it (reader.ts), with hash-wasm and checkpoints into IndexedDB
+ * (persist/idb.ts; job.ts does the work). Bundled by Vite from
+ * `new Worker(new URL("./hasher.worker.ts", import.meta.url))` in worker-hasher.ts.
  */
-import { createStore, del, get, set } from "idb-keyval";
-import { portChunks } from "./file-reader.ts";
-import { type CheckpointStore, DEFAULT_SLICE_SIZE, runHashJob } from "./hash-job.ts";
+import { createIdbCheckpointStore } from "../persist/idb.ts";
+import { DEFAULT_SLICE_SIZE, runHashJob } from "./job.ts";
+import { portChunks } from "./reader.ts";
 import type { WorkerRequest, WorkerResponse } from "./worker-hasher.ts";
 
 // DOM and WebWorker libs clash in one program; this is the part of the worker scope we use.
@@ -13,17 +14,6 @@ declare const self: {
   onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
   postMessage(message: WorkerResponse): void;
 };
-
-export const CHECKPOINTS_DB = "edge-upload-hasher";
-
-function idbCheckpoints(): CheckpointStore {
-  const db = createStore(CHECKPOINTS_DB, "checkpoints");
-  return {
-    get: (key) => get(key, db),
-    set: (key, checkpoint) => set(key, checkpoint, db),
-    delete: (key) => del(key, db),
-  };
-}
 
 const controller = new AbortController();
 
@@ -40,7 +30,7 @@ self.onmessage = (event) => {
     read: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
     // 3 buffers of 4 MiB: one being hashed, two being filled (measured: enough to never wait).
     chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, 3),
-    checkpoints: idbCheckpoints(),
+    checkpoints: createIdbCheckpointStore(),
     checkpointInterval,
     rate,
     signal: controller.signal,

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import { expect, test, vi } from "vitest";
-import { seededBytes } from "../test/support/seeded.ts";
-import { CHECKPOINT_VERSION, createMemoryCheckpointStore, runHashJob } from "./hash-job.ts";
+import { seededBytes } from "../../test/support/seeded.ts";
+import { CHECKPOINT_VERSION, createMemoryCheckpointStore } from "./checkpoint.ts";
+import { runHashJob } from "./job.ts";
 
 // The hasher is the final judge of a state: one that checkCheckpoint accepts may still be refused
 // when it is loaded (a stricter hasher after an upgrade, say). Simulated by refusing every state.
-vi.mock("../shared/sha256.ts", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../shared/sha256.ts")>();
+vi.mock("../../shared/sha256.ts", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../../shared/sha256.ts")>();
   return {
     ...real,
     createResumableSha256: (options: Parameters<typeof real.createResumableSha256>[0] = {}) =>
@@ -15,7 +16,7 @@ vi.mock("../shared/sha256.ts", async (importOriginal) => {
 });
 
 test("a checkpoint whose state the hasher refuses is deleted and hashing restarts at 0, without an error", async () => {
-  const { createResumableSha256 } = await vi.importActual<typeof import("../shared/sha256.ts")>("../shared/sha256.ts");
+  const { createResumableSha256 } = await vi.importActual<typeof import("../../shared/sha256.ts")>("../../shared/sha256.ts");
   const size = 200_000;
   const bytes = seededBytes(size, 5);
   const h = await createResumableSha256();

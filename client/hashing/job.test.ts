@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { seededBytes } from "../test/support/seeded.ts";
+import { seededBytes } from "../../test/support/seeded.ts";
 import { createSHA256 } from "hash-wasm";
-import { createResumableSha256 } from "../shared/sha256.ts";
-import { CHECKPOINT_VERSION, checkCheckpoint, createMemoryCheckpointStore, runHashJob } from "./hash-job.ts";
+import { createResumableSha256 } from "../../shared/sha256.ts";
+import { CHECKPOINT_VERSION, checkCheckpoint, createMemoryCheckpointStore } from "./checkpoint.ts";
+import { runHashJob } from "./job.ts";
 
 const MiB = 1024 * 1024;
 

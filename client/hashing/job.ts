@@ -1,58 +1,17 @@
 /**
  * The hashing loop, shared by the browser's Web Worker and Node: read the file in slices, feed
  * hash-wasm's SHA-256, save `{offset, state}` every half `checkpointInterval` (written behind the
- * hashing, never more than one interval behind it) and on pause, and start from the newest usable checkpoint. A checkpoint is used only when its format
- * version and file size match and its state loads (docs/hash-state.md: the versioned SHA-256
- * midstate, independent of the hash-wasm build) with a byte count equal to its offset; anything
- * else is discarded and hashing starts from 0: a wrong state would give a wrong digest, which the
- * edge would then refuse.
+ * hashing, never more than one interval behind it) and on pause, and start from the newest
+ * usable checkpoint (checkpoint.ts says which are usable; anything else means starting at 0).
  */
-import { createResumableSha256, HashStateError, sha256StateOffset } from "../shared/sha256.ts";
-import { formatDigest, parseDigest, type Sha256Digest } from "../shared/digest.ts";
+import { formatDigest, type Sha256Digest } from "../../shared/digest.ts";
+import { createResumableSha256, HashStateError } from "../../shared/sha256.ts";
+import { delayForRate } from "../progress.ts";
+import { CHECKPOINT_VERSION, type CheckpointStore, checkCheckpoint, type HashCheckpoint } from "./checkpoint.ts";
 
-export const CHECKPOINT_VERSION = 1;
 const MiB = 1024 * 1024;
 export const DEFAULT_CHECKPOINT_INTERVAL = 16 * MiB;
 export const DEFAULT_SLICE_SIZE = 4 * MiB;
-
-export interface HashCheckpoint {
-  v: typeof CHECKPOINT_VERSION;
-  /** File size the state belongs to (a different size means a different file). */
-  size: number;
-  /** Bytes hashed into `state`. */
-  offset: number;
-  /** The SHA-256 state after `offset` bytes (docs/hash-state.md; hash-wasm 4.13.0's own bytes still load). */
-  state: Uint8Array;
-  /** Set once the whole file is hashed: a reload then does not hash again. */
-  digest?: Sha256Digest;
-}
-
-export interface CheckpointStore {
-  get(key: string): Promise<unknown>;
-  set(key: string, checkpoint: HashCheckpoint): Promise<void>;
-  delete(key: string): Promise<void>;
-}
-
-/** A stored checkpoint that can be trusted for a file of `size` bytes, or undefined. */
-export function checkCheckpoint(value: unknown, size: number): HashCheckpoint | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const c = value as Partial<HashCheckpoint>;
-  if (c.v !== CHECKPOINT_VERSION || c.size !== size) return undefined;
-  if (typeof c.offset !== "number" || !Number.isInteger(c.offset) || c.offset < 0 || c.offset > size) return undefined;
-  if (!(c.state instanceof Uint8Array) || stateOffset(c.state) !== c.offset) return undefined;
-  if (c.digest !== undefined && (parseDigest(c.digest) === undefined || c.offset !== size)) return undefined;
-  return c as HashCheckpoint;
-}
-
-/** Bytes hashed into `state`, or undefined when it cannot be loaded. */
-function stateOffset(state: Uint8Array): number | undefined {
-  try {
-    return sha256StateOffset(state);
-  } catch (err) {
-    if (err instanceof HashStateError) return undefined;
-    throw err;
-  }
-}
 
 /**
  * A hasher from the stored checkpoint, or from byte 0 when there is none or its state does not
@@ -85,7 +44,7 @@ export interface HashJobOptions {
   stream?(start: number): ReadableStream<Uint8Array>;
   /**
    * The file's bytes from `start`, preferred over `stream`: the browser's worker gets them from a
-   * reader worker (client/file-reader.ts), so reading costs the hashing thread nothing. A chunk
+   * reader worker (reader.ts), so reading costs the hashing thread nothing. A chunk
    * need only stay valid until the next one is asked for (buffers are reused).
    */
   chunks?(start: number): AsyncIterable<Uint8Array>;
@@ -208,20 +167,4 @@ async function* sliceChunks(read: HashJobOptions["read"], from: number, size: nu
     if (bytes.length !== end - at) throw new Error(`short read at ${at}: ${bytes.length} of ${end - at} bytes`);
     yield bytes;
   }
-}
-
-/** Sleeps so that `bytes` since `started` average at most `rate` bytes per second. */
-export async function delayForRate(started: number, bytes: number, rate: number): Promise<void> {
-  const wait = started + (bytes / rate) * 1000 - Date.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-}
-
-export function createMemoryCheckpointStore(): CheckpointStore & { entries: Map<string, HashCheckpoint> } {
-  const entries = new Map<string, HashCheckpoint>();
-  return {
-    entries,
-    get: async (key) => entries.get(key),
-    set: async (key, c) => void entries.set(key, { ...c, state: c.state.slice() }),
-    delete: async (key) => void entries.delete(key),
-  };
 }

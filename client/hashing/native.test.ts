@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { seededBytes } from "../test/support/seeded.ts";
-import { FileChangedError, fileFromPath } from "./disk-file.ts";
-import { createNativeHasher } from "./native-hasher.ts";
+import { seededBytes } from "../../test/support/seeded.ts";
+import { FileChangedError, fileFromPath } from "../disk-file.ts";
+import { createNativeHasher } from "./native.ts";
 
 const MiB = 1024 * 1024;
 let dir = "";

@@ -10,12 +10,13 @@
  * OpenSSL's speed, under half of hashing it once with hash-wasm. A finished digest is
  * kept in the upload's record (client/upload.ts), so a crash during the transfer re-hashes
  * nothing. `createNodeUploader({ hashing: "resumable" })` selects the checkpointed hash-wasm
- * hasher instead (client/hasher.ts).
+ * hasher instead (hasher.ts).
  */
 import { createHash } from "node:crypto";
-import { formatDigest } from "../shared/digest.ts";
-import { readRange } from "./disk-file.ts";
-import { delayForRate, type HashJobResult } from "./hash-job.ts";
+import { formatDigest } from "../../shared/digest.ts";
+import { readRange } from "../disk-file.ts";
+import { delayForRate } from "../progress.ts";
+import type { HashJobResult } from "./job.ts";
 import type { Hasher, HashInput } from "./hasher.ts";
 
 const MiB = 1024 * 1024;

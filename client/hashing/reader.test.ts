@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { seededBytes } from "../test/support/seeded.ts";
-import { portChunks, serveFile } from "./file-reader.ts";
-import { createMemoryCheckpointStore, runHashJob } from "./hash-job.ts";
+import { seededBytes } from "../../test/support/seeded.ts";
+import { portChunks, serveFile } from "./reader.ts";
+import { createMemoryCheckpointStore } from "./checkpoint.ts";
+import { runHashJob } from "./job.ts";
 
 const MiB = 1024 * 1024;
 const nodeDigest = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;

@@ -1,9 +1,9 @@
 /**
  * The hasher's reader: a Web Worker that reads the File into buffers and hands them to the
- * hasher worker over the port it is given (client/file-reader.ts). Started with the hasher by
- * client/worker-hasher.ts and terminated with it.
+ * hasher worker over the port it is given (reader.ts). Started with the hasher by
+ * worker-hasher.ts and terminated with it.
  */
-import { serveFile } from "./file-reader.ts";
+import { serveFile } from "./reader.ts";
 
 declare const self: { onmessage: ((event: MessageEvent<{ file: Blob; port: MessagePort }>) => void) | null };
 

@@ -3,12 +3,10 @@
  * the file for it (both terminated when it ends), and main-thread access to the worker's
  * checkpoint database for peek/forget.
  */
-import { createStore, del, get } from "idb-keyval";
-import { checkCheckpoint, type HashJobResult } from "./hash-job.ts";
+import { createIdbCheckpointStore } from "../persist/idb.ts";
+import { checkCheckpoint } from "./checkpoint.ts";
 import type { Hasher, HashRun } from "./hasher.ts";
-
-/** Must equal CHECKPOINTS_DB in hasher.worker.ts (not imported: that would run the worker here). */
-const CHECKPOINTS_DB = "edge-upload-hasher";
+import type { HashJobResult } from "./job.ts";
 
 export type WorkerRequest =
   | { type: "hash"; key: string; file: Blob; reader: MessagePort; checkpointInterval?: number; rate?: number }
@@ -26,11 +24,11 @@ interface Workers {
   failed: boolean;
 }
 
-/** A hasher worker and its reader (client/file-reader.ts), started together so both load at once. */
+/** A hasher worker and its reader (reader.ts), started together so both load at once. */
 function spawn(): Workers {
   const w: Workers = {
     worker: new Worker(new URL("./hasher.worker.ts", import.meta.url), { type: "module", name: "edge-upload-hasher" }),
-    reader: new Worker(new URL("./file-reader.worker.ts", import.meta.url), { type: "module", name: "edge-upload-reader" }),
+    reader: new Worker(new URL("./reader.worker.ts", import.meta.url), { type: "module", name: "edge-upload-reader" }),
     failed: false,
   };
   w.worker.onerror = w.reader.onerror = () => void (w.failed = true);
@@ -53,7 +51,7 @@ const takeSpare = (): Workers => {
 };
 
 export function createWorkerHasher(): Hasher {
-  const db = createStore(CHECKPOINTS_DB, "checkpoints");
+  const checkpoints = createIdbCheckpointStore();
   spare ??= spawn();
   return {
     start(input): HashRun {
@@ -85,7 +83,7 @@ export function createWorkerHasher(): Hasher {
       worker.postMessage(request, [channel.port1]);
       return { result, pause: () => worker.postMessage({ type: "pause" } satisfies WorkerRequest) };
     },
-    peek: async (key, size) => checkCheckpoint(await get(key, db), size),
-    forget: (key) => del(key, db),
+    peek: async (key, size) => checkCheckpoint(await checkpoints.get(key), size),
+    forget: (key) => checkpoints.delete(key),
   };
 }

@@ -2,10 +2,10 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, test } from "vitest";
-import { createFileCheckpointStore, createFileStore } from "./file-store.ts";
-import { CHECKPOINT_VERSION, checkCheckpoint } from "./hash-job.ts";
-import { RECORD_VERSION, type UploadRecord } from "./store.ts";
-import { createResumableSha256 } from "../shared/sha256.ts";
+import { createFileCheckpointStore, createFileStore } from "./files.ts";
+import { CHECKPOINT_VERSION, checkCheckpoint } from "../hashing/checkpoint.ts";
+import { RECORD_VERSION, type UploadRecord } from "./records.ts";
+import { createResumableSha256 } from "../../shared/sha256.ts";
 
 let dir = "";
 beforeEach(async () => {

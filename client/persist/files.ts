@@ -6,9 +6,9 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { base64ToBytes, bytesToBase64 } from "../shared/digest.ts";
-import type { CheckpointStore, HashCheckpoint } from "./hash-job.ts";
-import { checkRecord, type UploadRecord, type UploadStore } from "./store.ts";
+import { base64ToBytes, bytesToBase64 } from "../../shared/digest.ts";
+import type { CheckpointStore, HashCheckpoint } from "../hashing/checkpoint.ts";
+import { checkRecord, type UploadRecord, type UploadStore } from "./records.ts";
 
 export function defaultStateDir(): string {
   const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache");

@@ -1,9 +1,9 @@
 /**
  * Where uploads are remembered between sessions. The browser keeps records in IndexedDB
- * (client/idb-store.ts), Node in JSON files (client/file-store.ts); tests use the memory store.
+ * (idb.ts), Node in JSON files (files.ts); tests use the memory store.
  * Records are versioned: one from another format version is dropped on load, never guessed at.
  */
-import type { Sha256Digest } from "../shared/digest.ts";
+import type { Sha256Digest } from "../../shared/digest.ts";
 
 export const RECORD_VERSION = 1;
 
@@ -47,12 +47,6 @@ export function checkRecord(value: unknown): UploadRecord | undefined {
     return undefined;
   }
   return r as UploadRecord;
-}
-
-/** Patches a record in place in the store (no-op when it is gone, e.g. cancelled meanwhile). */
-export async function updateRecord(store: UploadStore, key: string, patch: Partial<UploadRecord>): Promise<void> {
-  const current = await store.get(key);
-  if (current) await store.put({ ...current, ...patch });
 }
 
 export function createMemoryStore(): UploadStore {

@@ -3,7 +3,7 @@
  * largest PATCH body. Chunks are multiples of the part size so each PATCH fills whole parts
  * (the edge buffers less and a cut-off PATCH loses at most one part), and never exceed the max.
  */
-import { DEFAULTS, H } from "../shared/protocol.ts";
+import { DEFAULTS, H } from "../../shared/protocol.ts";
 
 export interface EdgeLimits {
   partSize: number;

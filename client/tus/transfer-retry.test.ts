@@ -8,10 +8,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
-import { startFakeEdge, type FakeAnswer, type FakeEdge, type FakeRequest } from "../test/support/fake-tus-edge.ts";
-import { seededBytes } from "../test/support/seeded.ts";
-import { createNodeUploader, fileFromPath, type Uploader, type UploaderEvent, type UploadSnapshot } from "./node.ts";
-import type { RetryPolicy } from "./retry.ts";
+import { startFakeEdge, type FakeAnswer, type FakeEdge, type FakeRequest } from "../../test/support/fake-tus-edge.ts";
+import { seededBytes } from "../../test/support/seeded.ts";
+import { createNodeUploader, fileFromPath, type Uploader, type UploaderEvent, type UploadSnapshot } from "../node.ts";
+import type { RetryPolicy } from "../retry.ts";
 import { startTransfer } from "./transfer.ts";
 
 let dir = "";

@@ -11,11 +11,11 @@
  * - failed requests are retried by our policy (client/retry.ts), not a fixed list of waits.
  */
 import * as tus from "tus-js-client";
-import { formatReprDigest, parseReprDigest, type Sha256Digest } from "../shared/digest.ts";
-import { H } from "../shared/protocol.ts";
-import { delayForRate } from "./hash-job.ts";
-import { formatDuration, isRetryableStatus, retryAfterOf, type RetryPolicy } from "./retry.ts";
-import type { RetryState, UploadError } from "./types.ts";
+import { formatReprDigest, parseReprDigest, type Sha256Digest } from "../../shared/digest.ts";
+import { H } from "../../shared/protocol.ts";
+import { delayForRate } from "../progress.ts";
+import { formatDuration, isRetryableStatus, retryAfterOf, type RetryPolicy } from "../retry.ts";
+import type { RetryState, UploadError } from "../types.ts";
 
 export type TokenSource = string | (() => string | Promise<string>);
 

@@ -4,7 +4,7 @@
  * reopened page can give "the same file" again) or written to OPFS (a handle that survives).
  */
 import { createUploader, type Uploader, type UploaderEvent, type UploaderOptions, type UploadSnapshot } from "../../client/index.ts";
-import { createWorkerHasher } from "../../client/worker-hasher.ts";
+import { createWorkerHasher } from "../../client/hashing/worker-hasher.ts";
 import { seededBytes } from "../support/seeded.ts";
 
 const LAST_MODIFIED = 1_700_000_000_000;
