@@ -79,10 +79,20 @@ export async function serveBuild({ configPath, host, port, stateDir, vars }) {
     // none of it, and a local server has no business calling out (offline it only warns).
     cf: false,
     resourcePersistencePath: join(stateDir, "v3"),
-    // /cdn-cgi/handler/scheduled runs the cron handler (the hourly purge) on demand; workerd
-    // never fires crons by itself.
+    // `curl http://127.0.0.1:8787/cdn-cgi/local/scheduled` runs the cron handler (the hourly
+    // purge of expired uploads) on demand; nothing fires crons locally.
     unsafeTriggerHandlers: true,
-    workers: [{ ...options, bindings: { ...options.bindings, ...vars }, ...builtModules(main) }],
+    workers: [
+      {
+        ...options,
+        // Wrangler's reader leaves the name out, and Durable Objects persist under
+        // <worker name>-<class>: without it they would live apart from what `vite dev` and
+        // `wrangler dev` stored (edge-upload-UploadObject), and those uploads would be 404.
+        name: options.name ?? JSON.parse(readFileSync(configPath, "utf8")).name,
+        bindings: { ...options.bindings, ...vars },
+        ...builtModules(main),
+      },
+    ],
   }));
   await mf.ready;
   return () => mf.dispose();

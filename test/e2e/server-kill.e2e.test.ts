@@ -14,6 +14,7 @@
  * EDGE_UPLOAD_KILL_SEED=<n> picks other kill points (the seed is printed).
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -260,5 +261,8 @@ test("SIGKILLs mid-PATCH and mid-finish: every upload finishes verified, none fo
     expect(createHash("sha256").update(blob).digest("hex"), `blob of ${f.name}`).toBe(f.hex);
     expect(blob.equals(f.bytes)).toBe(true);
   }
+  // The uploads' Durable Objects persist where `vite dev` and `wrangler dev` keep them too
+  // (<worker name>-<class>), so `npm start` continues what those stored.
+  expect(existsSync(join(dir, "server", "v3", "do", "edge-upload-UploadObject"))).toBe(true);
   expect(kills.length).toBeGreaterThanOrEqual(3);
 });
