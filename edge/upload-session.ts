@@ -20,7 +20,7 @@
 import type { Sha256Digest } from "../shared/digest.ts";
 import type { TusChecksumAlgorithm } from "../shared/protocol.ts";
 import { blobMetaFromUploadMetadata, writeBlobMeta } from "./registry/blob-meta.ts";
-import { bodyChunks } from "./body-chunks.ts";
+import { bodyChunks } from "./writer/body-chunks.ts";
 import { ApiError, BodyReadError, STORE_RETRY_AFTER_SECONDS, toApiError } from "./http/errors.ts";
 import { isLinked, removeStaleUploadKeys, removeUploadKeys } from "./registry/blobs.ts";
 import { PathNotFoundError, StorageError, type StorageDriver } from "./storage/driver.ts";
@@ -32,7 +32,7 @@ import {
   resumeUploadWriter,
   type UploadWriter,
   type WriterOptions,
-} from "./writer.ts";
+} from "./writer/index.ts";
 
 /** The body part of a PATCH or of a creation-with-upload POST. */
 export interface WriteRequest {

@@ -18,7 +18,7 @@ import {
   UploadTooLargeError,
   UploadUnknownError,
   WriterClosedError,
-} from "../writer-errors.ts";
+} from "../writer/errors.ts";
 
 /** What crosses the Durable Object RPC boundary: Errors lose their fields there, plain data does not. */
 export interface ApiErrorData {

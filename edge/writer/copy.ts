@@ -4,7 +4,7 @@
  * declared mid-upload use one ranged GET per part streamed into `uploadPart`: memory stays at
  * about one part, and objects above 5 GiB (a single PUT's limit) work.
  */
-import type { MultipartUpload, StorageDriver, UploadedPart } from "./storage/driver.ts";
+import type { MultipartUpload, StorageDriver, UploadedPart } from "../storage/driver.ts";
 
 /**
  * Bytes [0, size) of the object `from` as parts 1..n of `partSize` (the last may be shorter) of

@@ -3,7 +3,7 @@
  * answer (tus status codes in the comments); storage failures arrive as the StorageError family
  * of edge/storage/driver.ts instead.
  */
-import type { Sha256Digest } from "../shared/digest.ts";
+import type { Sha256Digest } from "../../shared/digest.ts";
 
 /** No upload with this namespace and id in storage (404; or 410 when the caller knows it expired). */
 export class UploadUnknownError extends Error {

@@ -1,19 +1,14 @@
 /**
- * The hashers the writer uses, injectable so the same writer runs in workerd (hash-wasm's binary
- * as a static module, edge/sha256.ts) and in Node unit tests (hash-wasm as shipped).
+ * The writer's SHA-256, injectable so the same writer runs in workerd (hash-wasm's binary as a
+ * static module, ./sha256.ts) and in Node unit tests (hash-wasm as shipped).
  */
-import { createResumableSha256, type ResumableSha256 } from "../shared/sha256.ts";
+import { createResumableSha256, sha256StateOffset, type ResumableSha256 } from "../../shared/sha256.ts";
+import { uploadHashStatePath } from "../registry/paths.ts";
+import { PathNotFoundError } from "../storage/driver.ts";
+import type { CommittedRead, UploadInfo } from "./record.ts";
 
 /** Makes a resumable SHA-256, continuing from a saved state when given one. */
 export type HasherFactory = (state?: Uint8Array) => Promise<ResumableSha256>;
-
-/** An incremental digest of one request body for the tus checksum extension. */
-export interface ChecksumHasher {
-  update(bytes: Uint8Array): void | Promise<void>;
-  digest(): Promise<Uint8Array>;
-}
-
-export type ChecksumFactory = (algorithm: "sha1" | "sha256") => Promise<ChecksumHasher>;
 
 /** workerd identifies itself this way; there runtime Wasm compilation is disallowed. */
 function inWorkerd(): boolean {
@@ -32,31 +27,19 @@ export const defaultHasherFactory: HasherFactory = async (state) => {
   return createResumableSha256(state ? { state } : {});
 };
 
-interface DigestStreamLike extends WritableStream<Uint8Array> {
-  readonly digest: Promise<ArrayBuffer>;
-}
-
 /**
- * Body checksums: workerd's incremental `crypto.DigestStream` where it exists (Web Crypto's
- * `digest` is one-shot and would need the whole body in memory), hash-wasm elsewhere.
+ * The hasher at the committed offset, from its saved state; undefined when the state is missing
+ * or unusable (another hash-wasm build): finish then re-reads the data, as distribution does.
  */
-export const defaultChecksumFactory: ChecksumFactory = async (algorithm) => {
-  const DigestStream = (crypto as unknown as { DigestStream?: new (algorithm: string) => DigestStreamLike }).DigestStream;
-  if (DigestStream) {
-    const stream = new DigestStream(algorithm === "sha1" ? "SHA-1" : "SHA-256");
-    const writer = stream.getWriter();
-    return {
-      update: (bytes) => writer.write(bytes),
-      async digest() {
-        await writer.close();
-        return new Uint8Array(await stream.digest);
-      },
-    };
+export async function loadHasher(read: CommittedRead, info: UploadInfo, createHasher: HasherFactory): Promise<ResumableSha256 | undefined> {
+  if (info.offset === 0) return createHasher();
+  try {
+    const { bytes: state } = await read(uploadHashStatePath(info.namespace, info.id, info.offset));
+    // A state that decodes but stands for another offset would verify the wrong bytes.
+    if (sha256StateOffset(state) !== info.offset) return undefined;
+    return await createHasher(state);
+  } catch (err) {
+    if (err instanceof PathNotFoundError || (err instanceof Error && err.name === "HashStateError")) return undefined;
+    throw err;
   }
-  const hashWasm = await import("hash-wasm");
-  const h = algorithm === "sha1" ? await hashWasm.createSHA1() : await hashWasm.createSHA256();
-  return {
-    update: (bytes) => void h.update(bytes),
-    digest: async () => h.digest("binary"),
-  };
-};
+}

@@ -29,7 +29,7 @@
  * not); the caller always settles before it returns, so nothing is still being stored after
  * `write` ends.
  */
-import type { UploadedPart } from "./storage/driver.ts";
+import type { UploadedPart } from "../storage/driver.ts";
 
 export interface PartPipelineOptions {
   partSize: number;

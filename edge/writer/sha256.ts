@@ -4,8 +4,8 @@
  * states are the versioned format of docs/hash-state.md, the same bytes the browser and Node save,
  * and independent of the hash-wasm build: a deploy with another build loads them.
  */
-import sha256Module from "../shared/generated/sha256.wasm";
-import { createResumableSha256, type Sha256Hasher } from "../shared/sha256.ts";
+import sha256Module from "../../shared/generated/sha256.wasm";
+import { createResumableSha256, type Sha256Hasher } from "../../shared/sha256.ts";
 
 /**
  * A resumable SHA-256 usable inside workerd, optionally continuing from a saved state; rejects

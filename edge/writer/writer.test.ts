@@ -1,14 +1,14 @@
 import { describe, expect, test } from "vitest";
-import { readAll } from "./storage/body.ts";
-import { chunked, sameBytes, seeded } from "./storage/conformance.ts";
-import { createMemoryDriver } from "./storage/memory.ts";
-import { gatedDriver, recordingDriver, type RecordedOp } from "./storage/testing.ts";
-import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath, uploadTailPath } from "./registry/paths.ts";
-import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./writer.ts";
-import type { StorageDriver } from "./storage/driver.ts";
-import { formatDigest } from "../shared/digest.ts";
-import { deferred, until } from "../test/support/async.ts";
-import { createResumableSha256 } from "../shared/sha256.ts";
+import { readAll } from "../storage/body.ts";
+import { chunked, sameBytes, seeded } from "../storage/conformance.ts";
+import { createMemoryDriver } from "../storage/memory.ts";
+import { gatedDriver, recordingDriver, type RecordedOp } from "../storage/testing.ts";
+import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath, uploadTailPath } from "../registry/paths.ts";
+import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./index.ts";
+import type { StorageDriver } from "../storage/driver.ts";
+import { formatDigest } from "../../shared/digest.ts";
+import { deferred, until } from "../../test/support/async.ts";
+import { createResumableSha256 } from "../../shared/sha256.ts";
 
 const PART = 5 * 1024 * 1024;
 const ID = "f".repeat(64);

@@ -14,7 +14,7 @@ import { createFaultyDriver, type FaultyDriverOptions } from "../../edge/storage
 import { createMemoryDriver } from "../../edge/storage/memory.ts";
 import { recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
 import { UploadSession, createMemorySessionStorage, type SessionConfig } from "../../edge/upload-session.ts";
-import { UploadExistsError, createUploadWriter, resumeUploadWriter, type WriterOptions } from "../../edge/writer.ts";
+import { UploadExistsError, createUploadWriter, resumeUploadWriter, type WriterOptions } from "../../edge/writer/index.ts";
 import { seededBytes } from "../support/seeded.ts";
 import { PART, digestOf, finishedProblems, keysUnder, leftoverProblems, storedOffset, tickSleep, trackMultiparts } from "../support/chaos.ts";
 

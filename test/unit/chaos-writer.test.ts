@@ -33,7 +33,7 @@ import {
   type WriteBody,
   type WriteOptions,
   type WriterOptions,
-} from "../../edge/writer.ts";
+} from "../../edge/writer/index.ts";
 import { seededBytes } from "../support/seeded.ts";
 import {
   ChaosFigures,

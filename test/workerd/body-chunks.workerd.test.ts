@@ -4,7 +4,7 @@
  * time with its source cancelled, and a plain JS stream still works.
  */
 import { describe, expect, test } from "vitest";
-import { BodyIdleTimeoutError, READ_MIN, READ_TARGET_MS, bodyChunks, nextMin } from "../../edge/body-chunks.ts";
+import { BodyIdleTimeoutError, READ_MIN, READ_TARGET_MS, bodyChunks, nextMin } from "../../edge/writer/body-chunks.ts";
 import { seeded } from "./http-support.ts";
 
 const KiB = 1024;

@@ -13,7 +13,7 @@ import { getConfig } from "../../edge/config.ts";
 import { layerLinkPath } from "../../edge/registry/paths.ts";
 import { driverFor } from "../../edge/storage/from-env.ts";
 import type { UploadRecord } from "../../edge/upload-session.ts";
-import { createUploadWriter } from "../../edge/writer.ts";
+import { createUploadWriter } from "../../edge/writer/index.ts";
 import { formatUploadMetadata } from "../../shared/protocol.ts";
 import type { Sha256Digest } from "../../shared/digest.ts";
 import { BASE, MiB, bucketKeys, getBlob, head, patch, seeded, sha256, stubOf } from "./http-support.ts";

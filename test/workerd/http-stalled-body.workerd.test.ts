@@ -5,7 +5,7 @@
  * and the resumed client's PATCH goes through.
  */
 import { expect, test } from "vitest";
-import { READ_MIN } from "../../edge/body-chunks.ts";
+import { READ_MIN } from "../../edge/writer/body-chunks.ts";
 import { MiB, create, getBlob, offsetOf, patch, seeded, sha256, upload } from "./http-support.ts";
 
 /** A body that declares all of `data`, delivers `sent` bytes, then neither sends nor closes. */

@@ -1,6 +1,6 @@
 import * as fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { createEdgeSha256 } from "../../edge/sha256.ts";
+import { createEdgeSha256 } from "../../edge/writer/sha256.ts";
 import { bytesToHex } from "../../shared/digest.ts";
 import { HashStateError, SHA256_STATE_MAX_LENGTH, SHA256_STATE_MIN_LENGTH } from "../../shared/sha256.ts";
 import { ReferenceSha256 } from "../../shared/sha256-reference.ts";

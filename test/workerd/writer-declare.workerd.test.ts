@@ -4,7 +4,7 @@ import { readAll } from "../../edge/storage/body.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";
 import { recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
 import { blobDataPath, uploadDataPath, uploadPrefix } from "../../edge/registry/paths.ts";
-import { DigestConflictError, DigestMismatchError, WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
+import { DigestConflictError, DigestMismatchError, WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer/index.ts";
 import { PART, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 
 const WRONG: Sha256Digest = `sha256:${"cd".repeat(32)}`;

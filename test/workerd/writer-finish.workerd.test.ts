@@ -5,7 +5,7 @@ import { MultipartUnknownError } from "../../edge/storage/driver.ts";
 import { lyingDriver, recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
 import { blobDataPath, blobsPrefix, layerLinkPath, uploadDataPath, uploadHashStatesPrefix, uploadPrefix } from "../../edge/registry/paths.ts";
 import { isLinked, readLink } from "../../edge/registry/blobs.ts";
-import { DigestMismatchError, UploadDataUnavailableError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
+import { DigestMismatchError, UploadDataUnavailableError, createUploadWriter, resumeUploadWriter } from "../../edge/writer/index.ts";
 import { MiB, PART, keysUnder, newId, newNamespace, r2, relative, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 
 const WRONG: Sha256Digest = `sha256:${"ab".repeat(32)}`;

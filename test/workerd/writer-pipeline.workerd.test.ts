@@ -4,7 +4,7 @@ import { readAll } from "../../edge/storage/body.ts";
 import { gatedDriver } from "../../edge/storage/testing.ts";
 import { deferred, until } from "../support/async.ts";
 import { blobDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath } from "../../edge/registry/paths.ts";
-import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer.ts";
+import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer/index.ts";
 import { MiB, PART, chunked, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 
 

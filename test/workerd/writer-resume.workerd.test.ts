@@ -9,7 +9,7 @@ import {
   UploadUnknownError,
   createUploadWriter,
   resumeUploadWriter,
-} from "../../edge/writer.ts";
+} from "../../edge/writer/index.ts";
 import { MiB, PART, chunked, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 
 /** A stream that delivers `bytes` and then fails, like a request body cut off by a dropped connection. */

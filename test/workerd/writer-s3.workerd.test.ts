@@ -5,7 +5,7 @@ import { isLinked } from "../../edge/registry/blobs.ts";
 import { readAll } from "../../edge/storage/body.ts";
 import { chunked, sameBytes, seeded } from "../../edge/storage/conformance.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";
-import { DigestMismatchError, createUploadWriter, resumeUploadWriter, type WriterOptions } from "../../edge/writer.ts";
+import { DigestMismatchError, createUploadWriter, resumeUploadWriter, type WriterOptions } from "../../edge/writer/index.ts";
 import { countingFetch, s3 } from "./s3-support.ts";
 import { keysUnder } from "./writer-support.ts";
 

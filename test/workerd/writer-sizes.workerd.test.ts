@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { readAll } from "../../edge/storage/body.ts";
 import { blobDataPath } from "../../edge/registry/paths.ts";
 import { isLinked } from "../../edge/registry/blobs.ts";
-import { createUploadWriter } from "../../edge/writer.ts";
+import { createUploadWriter } from "../../edge/writer/index.ts";
 import { MiB, PART, chunked, irregularSizes, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 
 /** Sizes from the issue: empty, one byte, around one part, several parts. */

@@ -4,7 +4,7 @@ import { formatDigest, type Sha256Digest } from "../../shared/digest.ts";
 import { createR2Driver } from "../../edge/storage/r2.ts";
 import type { StorageDriver } from "../../edge/storage/driver.ts";
 import { ROOT } from "../../edge/registry/paths.ts";
-import type { WriterOptions } from "../../edge/writer.ts";
+import type { WriterOptions } from "../../edge/writer/index.ts";
 
 export { chunked, sameBytes, seeded } from "../../edge/storage/conformance.ts";
 
