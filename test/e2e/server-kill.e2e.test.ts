@@ -30,6 +30,8 @@ const SEED = Number(process.env.EDGE_UPLOAD_KILL_SEED ?? 16);
 
 let dir = "";
 let server: ServerProcess;
+/** Kill-and-restart cycles; a failing test waits for them before stopping the server. */
+const restarts: Promise<void>[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "edge-upload-kill-"));
   // The e2e stack's build, served by a server of our own: its own port and state, nothing shared
@@ -37,6 +39,7 @@ beforeAll(async () => {
   server = await startServer({ stateDir: join(dir, "server"), outDir: join(inject("stateDir"), "build"), build: false });
 });
 afterAll(async () => {
+  await Promise.allSettled(restarts);
   await server?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -103,7 +106,6 @@ test("SIGKILLs mid-PATCH and mid-finish: every upload finishes verified, none fo
   const rand = random(SEED);
   const progressKills = [0.15 + 0.2 * rand(), 0.4 + 0.2 * rand()].sort((a, b) => a - b);
   const kills: string[] = [];
-  const restarts: Promise<void>[] = [];
   let down = false;
   const kill = (reason: string) => {
     if (down) return void log.push(`no kill (${reason}): the server is down already`);

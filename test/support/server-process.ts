@@ -148,13 +148,16 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
     live.delete(pgid);
   };
 
-  await launch(options.build ?? true);
+  // A restart still starting when the test stops the server must not outlive it.
+  let launching: Promise<void> = launch(options.build ?? true);
+  await launching;
   return {
     baseUrl,
     port,
     kill,
-    restart: () => launch(false),
+    restart: () => (launching = launch(false)),
     async stop() {
+      await launching.catch(() => {});
       const pgid = child?.pid;
       if (pgid === undefined || !live.has(pgid)) return;
       const term = kill("SIGTERM");

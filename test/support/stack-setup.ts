@@ -22,7 +22,10 @@ declare module "vitest" {
 export default async function setup(project: TestProject) {
   if (project.name === "browser") chromiumPath(); // fail fast, with instructions, when no browser is installed
   const stateDir = await mkdtemp(join(tmpdir(), "edge-upload-state-"));
-  const server = await startServer({ stateDir, testPages: true });
+  const server = await startServer({ stateDir, testPages: true }).catch(async (err: unknown) => {
+    await rm(stateDir, { recursive: true, force: true });
+    throw err;
+  });
   project.provide("baseUrl", server.baseUrl);
   project.provide("stateDir", stateDir);
   return async () => {
