@@ -25,6 +25,7 @@
  */
 import { parseArgs } from "node:util";
 import { createNodeUploader, fileFromPath } from "./node.ts";
+import { formatBytes, formatEta, percent } from "./progress.ts";
 import { NODE_MAX_ATTEMPTS } from "./retry.ts";
 import type { UploadError, UploadSnapshot } from "./types.ts";
 
@@ -81,23 +82,6 @@ export function normaliseEndpoint(value: string): string {
   return url.toString();
 }
 
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-function formatEta(s: number | undefined): string {
-  if (s === undefined || !Number.isFinite(s)) return "--";
-  if (s < 60) return `${Math.ceil(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
-
 function bar(fraction: number, width: number): string {
   const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
   return `${"#".repeat(full)}${".".repeat(width - full)}`;
@@ -106,7 +90,8 @@ function bar(fraction: number, width: number): string {
 function progressLine(u: UploadSnapshot): string {
   const part = (label: string, p: UploadSnapshot["hash"]) => {
     const f = p.total === 0 ? 1 : p.bytes / p.total;
-    return `${label} [${bar(f, 16)}] ${String(Math.floor(f * 100)).padStart(3)}% ${formatBytes(p.bytes)}/${formatBytes(p.total)} ${formatBytes(p.bytesPerSecond)}/s ETA ${formatEta(p.etaSeconds)}`;
+    const left = formatEta(p.etaSeconds) || "time left unknown";
+    return `${label} [${bar(f, 16)}] ${String(percent(p.bytes, p.total)).padStart(3)}% ${formatBytes(p.bytes)}/${formatBytes(p.total)} ${formatBytes(p.bytesPerSecond)}/s, ${left}`;
   };
   return `${part("hash", u.hash)}  ${part("upload", u.transfer)}`;
 }

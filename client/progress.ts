@@ -1,7 +1,8 @@
 /**
  * Speed and ETA for one process: bytes over a sliding window of the last few seconds, so a
  * stall shows as a falling speed instead of a frozen number, and a resume does not count the
- * bytes that were already there as instantly transferred.
+ * bytes that were already there as instantly transferred. Also the one way sizes, speeds and
+ * times are written for people (the page, the CLI and error messages share it), and the rate cap.
  */
 import type { Progress } from "./types.ts";
 
@@ -43,4 +44,48 @@ export function createMeter(total: number, initial = 0): Meter {
 export async function delayForRate(started: number, bytes: number, rate: number): Promise<void> {
   const wait = started + (bytes / rate) * 1000 - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"] as const;
+
+/** `1536` -> `1.5 KiB`. Binary units, because file sizes and the edge's part size are binary. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return "–";
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+/** `8 MiB/s`; empty while nothing moves. */
+export function formatRate(bytesPerSecond: number): string {
+  return bytesPerSecond > 0 ? `${formatBytes(bytesPerSecond)}/s` : "";
+}
+
+/**
+ * How long, for a person: "8 s", "3 min", "1 h 5 min". `precision` "s" keeps the seconds under an
+ * hour ("1 min 15 s"), for a countdown; "min" rounds to whole minutes past the first one, for a
+ * wait or a span that is approximate anyway.
+ */
+export function formatDuration(ms: number, precision: "s" | "min" = "min"): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = precision === "s" ? Math.floor(s / 60) : Math.round(s / 60);
+  if (min < 60) return precision === "s" ? `${min} min ${s % 60} s` : `${min} min`;
+  return `${Math.floor(min / 60)} h${min % 60 ? ` ${min % 60} min` : ""}`;
+}
+
+/** `75` -> `1 min 15 s left`; empty when unknown. */
+export function formatEta(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "";
+  return `${formatDuration(seconds * 1000, "s")} left`;
+}
+
+export function percent(bytes: number, total: number): number {
+  if (total <= 0) return bytes >= total ? 100 : 0;
+  return Math.min(100, Math.floor((bytes / total) * 100));
 }

@@ -3,13 +3,13 @@ import {
   createRetryPolicy,
   DEFAULT_RETRY,
   fixedDelayPolicy,
-  formatDuration,
   isRetryableStatus,
   MAX_RETRY_AFTER_MS,
   NODE_MAX_ATTEMPTS,
   parseRetryAfter,
-  retryNotice,
 } from "./retry.ts";
+import { retryNotice } from "./errors.ts";
+import { formatDuration } from "./progress.ts";
 import { retryPolicyFor } from "./uploader.ts";
 
 const fixed = (value: number) => () => value;

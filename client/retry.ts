@@ -9,7 +9,7 @@
  * 429 or 503 is a floor instead, since the server knows when it expects to cope again.
  */
 import type * as tus from "tus-js-client";
-import type { RetryOptions, RetryState, UploadError } from "./types.ts";
+import type { RetryOptions } from "./types.ts";
 
 export const DEFAULT_RETRY = { maxAttempts: Infinity, baseDelayMs: 1000, maxDelayMs: 60_000 } as const;
 /** The Node uploader and the CLI give up after this many tries (a few minutes of waiting). */
@@ -87,32 +87,4 @@ export function retryAfterOf(res: tus.HttpResponse | null | undefined, now = Dat
   const status = res?.getStatus() ?? 0;
   if (status !== 429 && status !== 503) return undefined;
   return parseRetryAfter(res?.getHeader("Retry-After"), now);
-}
-
-/** "8 s", "3 min", "1 h 5 min": how long, for a person. */
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s} s`;
-  const min = Math.round(s / 60);
-  if (min < 60) return `${min} min`;
-  return `${Math.floor(min / 60)} h${min % 60 ? ` ${min % 60} min` : ""}`;
-}
-
-/** What a row says while it waits for a retry, e.g. "The upload server is unavailable (503 STORAGE_UNAVAILABLE); retrying in 8 s." */
-export function retryNotice(state: RetryState, now = Date.now()): UploadError {
-  const answer = `${state.status}${state.code ? ` ${state.code}` : ""}`;
-  const what =
-    state.status === 0
-      ? "The connection to the upload server failed"
-      : state.status === 503
-        ? `The upload server is unavailable (${answer})`
-        : state.status === 429
-          ? `The upload server is busy (${answer})`
-          : state.status >= 500
-            ? `The upload server had a problem (${answer})`
-            : `The upload server asked to try again (${answer})`;
-  const wait = state.at - now;
-  const when = wait >= 500 ? `retrying in ${formatDuration(wait)}` : "retrying now";
-  const of = Number.isFinite(state.maxAttempts) ? ` (attempt ${state.failures + 1} of ${state.maxAttempts})` : "";
-  return { code: state.status === 0 ? "NETWORK" : "SERVER", message: `${what}; ${when}${of}.`, retryable: true };
 }

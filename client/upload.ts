@@ -16,9 +16,12 @@ import { chooseChunkSize, type EdgeLimits } from "./tus/edge-limits.ts";
 import { fingerprint } from "./fingerprint.ts";
 import type { Hasher, HashRun } from "./hashing/hasher.ts";
 import { createMeter } from "./progress.ts";
-import { retryNotice, type RetryPolicy } from "./retry.ts";
+import * as errors from "./errors.ts";
+import { toUploadError, UploadFailure } from "./errors.ts";
+import type { RetryPolicy } from "./retry.ts";
 import type { UploadRecord, UploadStore } from "./persist/records.ts";
-import { isFileReadError, resolveToken, startTransfer, type TokenSource, TransferError, type TransferRun } from "./tus/transfer.ts";
+import { deleteUpload, type TokenSource } from "./tus/requests.ts";
+import { startTransfer, type TransferRun } from "./tus/transfer.ts";
 import type { RetryState, UploadError, UploadSnapshot, UploadState } from "./types.ts";
 
 export interface UploadContext {
@@ -180,8 +183,7 @@ export function createUpload(
       }
     } catch (error) {
       if (signal.aborted || error instanceof Stopped) return;
-      const e = error instanceof TransferError ? error.error : readError(error);
-      fail(e);
+      fail(toUploadError(error));
     }
   }
 
@@ -290,12 +292,12 @@ export function createUpload(
         await persist({ uploadUrl: undefined, uploadedTo: 0 });
         uploadUrl = undefined;
         transferMeter.reset(0);
-        if (attempt >= 2) throw new TransferError({ code: "UPLOAD_GONE", message: "The upload server keeps losing this upload. Try again later.", retryable: true });
+        if (attempt >= 2) throw new UploadFailure(errors.uploadKeptGone());
         continue;
       }
       const ours = await digestPromise;
       if (result.digest && result.digest !== ours) {
-        throw new TransferError({ code: "DIGEST_MISMATCH", message: `The server stored ${result.digest} but the file hashes to ${ours}. Add the file again.`, retryable: false });
+        throw new UploadFailure(errors.digestMismatch(result.digest, ours));
       }
       const blobUrl = result.blobUrl ?? new URL(`/blobs/${ours}`, ctx.endpoint).toString();
       transferMeter.update(size);
@@ -312,11 +314,7 @@ export function createUpload(
 
   function gone(status: number) {
     resumedUploadAt = undefined;
-    notice = {
-      code: "UPLOAD_GONE",
-      message: `The server no longer had this upload (${status === 410 ? "expired" : "not found"}); it started again from the beginning.`,
-      retryable: true,
-    };
+    notice = errors.uploadGone(status);
     ctx.failed(self, notice);
   }
 
@@ -355,7 +353,7 @@ export function createUpload(
       counters: { ...counters },
       // While it waits for a retry the row says so (with a countdown: snapshots are taken every
       // 250 ms while it runs); the older notice comes back once the retry got through.
-      ...(retrying ? { retry: retrying, notice: retryNotice(retrying) } : notice ? { notice } : {}),
+      ...(retrying ? { retry: retrying, notice: errors.retryNotice(retrying) } : notice ? { notice } : {}),
     }),
     async start(f, h) {
       if (self.active() || phase.kind === "done") return;
@@ -380,23 +378,23 @@ export function createUpload(
         const permission = await handlePermission(handle, true).catch(() => "denied" as const);
         if (permission !== "granted") {
           setPhase({ kind: "interrupted", reason: "needs-permission" });
-          ctx.failed(self, { code: "PERMISSION_DENIED", message: "Reading the file was not allowed. Allow it, or drop the same file again.", retryable: true });
+          ctx.failed(self, errors.permissionDenied());
           return;
         }
         let opened: File;
         try {
           opened = await handle.getFile();
         } catch (error) {
-          return fail(readError(error));
+          return fail(toUploadError(error));
         }
         if ((await fingerprint(opened)) !== key) {
-          return fail({ code: "FILE_CHANGED", message: `${record.name} changed since the upload started. Add it again to upload the new version.`, retryable: false });
+          return fail(errors.fileChangedSinceStart(record.name));
         }
         file = opened;
       }
       if (!file) {
         setPhase({ kind: "interrupted", reason: "needs-file" });
-        ctx.failed(self, { code: "FILE_UNREADABLE", message: `Drop or pick ${record.name} again to continue where it stopped.`, retryable: true });
+        ctx.failed(self, errors.fileNeeded(record.name));
         return;
       }
       await self.start(file);
@@ -406,15 +404,14 @@ export function createUpload(
       release();
       const url = uploadUrl ?? record.uploadUrl;
       if (url && phase.kind !== "done") {
-        const token = await resolveToken(ctx.token).catch(() => undefined);
-        await fetch(url, { method: "DELETE", headers: { "Tus-Resumable": "1.0.0", ...(token ? { Authorization: `Bearer ${token}` } : {}) } }).catch(() => {});
+        await deleteUpload(url, ctx.token);
       }
       closed = true;
       await writes;
       await ctx.store.delete(key);
       await ctx.hasher.forget(key).catch(() => {});
       uploadUrl = undefined;
-      setPhase({ kind: "failed", error: { code: "CANCELLED", message: "Cancelled.", retryable: false } });
+      setPhase({ kind: "failed", error: errors.cancelled() });
     },
     dispose() {
       stop.abort(new Stopped());
@@ -424,13 +421,4 @@ export function createUpload(
     },
   };
   return self;
-}
-
-/** A file read failure in words a person can act on. */
-export function readError(error: unknown): UploadError {
-  const message = error instanceof Error ? error.message : String(error);
-  if ((error instanceof Error && isFileReadError(error)) || /changed/i.test(message)) {
-    return { code: "FILE_UNREADABLE", message: "The file can no longer be read (moved, deleted or changed on disk). Add it again to continue.", retryable: false };
-  }
-  return { code: "SERVER", message: `Unexpected failure: ${message}`, retryable: true };
 }

@@ -9,7 +9,8 @@ import { fingerprint } from "./fingerprint.ts";
 import type { Hasher } from "./hashing/hasher.ts";
 import { createRetryPolicy, fixedDelayPolicy, type RetryPolicy } from "./retry.ts";
 import { RECORD_VERSION, type UploadRecord, type UploadStore } from "./persist/records.ts";
-import { createUpload, handlePermission, readError, type UploadController } from "./upload.ts";
+import { fileUnreadable, notTheInterruptedFile, toUploadError } from "./errors.ts";
+import { createUpload, handlePermission, type UploadController } from "./upload.ts";
 import type { UploaderEvent, UploaderOptions, UploadSnapshot } from "./types.ts";
 
 const MiB = 1024 * 1024;
@@ -128,11 +129,7 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
     // it must not continue that upload, and silently starting a second one confuses people.
     for (const other of uploads.values()) {
       if (other.key !== key && other.name === file.name && other.phase() === "interrupted") {
-        ctx.failed(other, {
-          code: "FILE_CHANGED",
-          message: `This is not the same ${file.name} as the interrupted upload (size, date or content differ). Drop the original file to resume, or cancel the interrupted upload to upload this one.`,
-          retryable: true,
-        });
+        ctx.failed(other, notTheInterruptedFile(file.name));
         return undefined;
       }
     }
@@ -162,8 +159,7 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
           if (snapshot) out.push(snapshot);
         } catch (error) {
           const name = item instanceof Blob ? item.name : item.name;
-          const e = readError(error);
-          emit({ type: "error", upload: placeholder(name), error: e });
+          emit({ type: "error", upload: placeholder(name), error: toUploadError(error) });
         }
       }
       return out;
@@ -212,7 +208,7 @@ function placeholder(name: string): UploadSnapshot {
     size: 0,
     type: "",
     lastModified: 0,
-    state: { kind: "failed", error: { code: "FILE_UNREADABLE", message: "The file could not be read.", retryable: false } },
+    state: { kind: "failed", error: fileUnreadable() },
     hash: empty,
     transfer: empty,
     hasHandle: false,

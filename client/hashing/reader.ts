@@ -17,7 +17,7 @@ export type ReaderRequest =
 export type ReaderResponse =
   | { type: "chunk"; buffer: ArrayBuffer; length: number }
   | { type: "end" }
-  | { type: "error"; message: string };
+  | { type: "error"; name: string; message: string };
 
 /** Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers` ahead. */
 export function serveFile(file: Blob, port: MessagePort): void {
@@ -34,7 +34,12 @@ export function serveFile(file: Blob, port: MessagePort): void {
     }
     credits = msg.buffers;
     pump(msg.offset, msg.bufferSize).catch((error: unknown) =>
-      port.postMessage({ type: "error", message: error instanceof Error ? error.message : String(error) } satisfies ReaderResponse),
+      port.postMessage({
+        type: "error",
+        // The name goes along: it is what says "the file is unreadable" (errors.ts) on the other side.
+        name: error instanceof Error ? error.name : "Error",
+        message: error instanceof Error ? error.message : String(error),
+      } satisfies ReaderResponse),
     );
   };
   async function pump(offset: number, size: number) {
@@ -104,7 +109,7 @@ export async function* portChunks(port: MessagePort, offset: number, bufferSize:
       while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       const msg = queue.shift()!;
       if (msg.type === "end") return;
-      if (msg.type === "error") throw new Error(`reading the file failed: ${msg.message}`);
+      if (msg.type === "error") throw Object.assign(new Error(`reading the file failed: ${msg.message}`), { name: msg.name });
       yield new Uint8Array(msg.buffer, 0, msg.length);
       port.postMessage({ type: "free", buffer: msg.buffer } satisfies ReaderRequest, [msg.buffer]);
     }

@@ -12,12 +12,11 @@
  */
 import * as tus from "tus-js-client";
 import { formatReprDigest, parseReprDigest, type Sha256Digest } from "../../shared/digest.ts";
-import { H } from "../../shared/protocol.ts";
+import { isFileReadError } from "../errors.ts";
 import { delayForRate } from "../progress.ts";
-import { formatDuration, isRetryableStatus, retryAfterOf, type RetryPolicy } from "../retry.ts";
-import type { RetryState, UploadError } from "../types.ts";
-
-export type TokenSource = string | (() => string | Promise<string>);
+import { isRetryableStatus, retryAfterOf, type RetryPolicy } from "../retry.ts";
+import type { RetryState } from "../types.ts";
+import { answerOf, countingStack, headFinished, resolveToken, type TokenSource, toTransferFailure } from "./requests.ts";
 
 export interface TransferInput {
   key: string;
@@ -63,29 +62,12 @@ export interface TransferRun {
   pause(): void;
 }
 
-/** A failed transfer, with what a person should read. */
-// No parameter properties here: the CLI runs this file through Node's type stripping.
-export class TransferError extends Error {
-  readonly error: UploadError;
-  readonly status: number | undefined;
-  constructor(error: UploadError, status?: number) {
-    super(error.message);
-    this.name = "TransferError";
-    this.error = error;
-    this.status = status;
-  }
-}
-
 class StopSignal extends Error {
   readonly why: "paused" | "complete-at-creation";
   constructor(why: StopSignal["why"]) {
     super(why);
     this.why = why;
   }
-}
-
-export async function resolveToken(token: TokenSource | undefined): Promise<string | undefined> {
-  return typeof token === "function" ? await token() : token;
 }
 
 export function startTransfer(input: TransferInput): TransferRun {
@@ -208,7 +190,7 @@ export function startTransfer(input: TransferInput): TransferRun {
         if (paused) return;
         const status = err instanceof tus.DetailedError ? (err.originalResponse?.getStatus() ?? 0) : 0;
         if (status === 404 || status === 410) resolve({ kind: "gone", status });
-        else reject(toTransferError(err, exhausted));
+        else reject(toTransferFailure(err, exhausted));
       },
     };
     upload = new tus.Upload(input.file, options);
@@ -222,18 +204,10 @@ export function startTransfer(input: TransferInput): TransferRun {
 
   /** The last response names the blob; a 0-byte upload or an older edge may need a HEAD for it. */
   async function finish(res: tus.HttpResponse, uploadUrl = upload?.url ?? ""): Promise<TransferResult> {
+    const repr = res.getHeader("Repr-Digest");
     let location = res.getHeader("Content-Location");
-    let repr = res.getHeader("Repr-Digest");
-    if (!location && uploadUrl) {
-      const token = await resolveToken(input.token);
-      const head = await fetch(uploadUrl, {
-        method: "HEAD",
-        headers: { "Tus-Resumable": "1.0.0", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-      });
-      location = head.headers.get(H.contentLocation) ?? undefined;
-      repr = head.headers.get(H.reprDigest) ?? undefined;
-    }
-    const digest = repr ? (parseReprDigest(repr) ?? undefined) : undefined;
+    let digest = repr ? (parseReprDigest(repr) ?? undefined) : undefined;
+    if (!location && uploadUrl) ({ location, digest } = await headFinished(uploadUrl, input.token));
     return { kind: "done", digest, blobUrl: location ? new URL(location, input.endpoint).toString() : undefined, uploadUrl };
   }
 
@@ -267,105 +241,4 @@ function blobFileReader(input: TransferInput): tus.FileReader {
       };
     },
   };
-}
-
-/** The file could not be read: gone, unreadable, or changed on disk (client/disk-file.ts). */
-export function isFileReadError(error: Error | null | undefined): boolean {
-  return !!error && /NotReadable|NotFound|FileChanged|could not be read|ENOENT/i.test(`${error.name} ${error.message}`);
-}
-
-/** Wraps an http stack to count PATCH body bytes as each request starts. */
-function countingStack(base: tus.HttpStack, onSend: (bytes: number) => void): tus.HttpStack {
-  return {
-    getName: () => `counting(${base.getName()})`,
-    createRequest(method, url) {
-      const req = base.createRequest(method, url);
-      return {
-        getMethod: () => req.getMethod(),
-        getURL: () => req.getURL(),
-        setHeader: (name, value) => req.setHeader(name, value),
-        getHeader: (name) => req.getHeader(name),
-        setProgressHandler: (handler) => req.setProgressHandler(handler),
-        send(body: unknown) {
-          if (method === "PATCH" && body) onSend(bodySize(body));
-          const sending = req.send(body);
-          failWithBody(body, req);
-          return sending;
-        },
-        abort: () => req.abort(),
-        getUnderlyingObject: () => req.getUnderlyingObject(),
-      };
-    },
-  };
-}
-
-/**
- * A body stream that fails mid-way (Node: the file changed on disk, client/disk-file.ts) must
- * fail its request. Node's `pipe`, which tus-js-client's Node stack uses, leaves the request
- * waiting for the rest of the body and the error unhandled (fatal for the process). Browsers
- * send Blobs: nothing to do there.
- */
-function failWithBody(body: unknown, req: tus.HttpRequest): void {
-  const stream = body as { once?: (event: "error", listener: (error: Error) => void) => unknown };
-  if (typeof stream?.once !== "function") return;
-  stream.once("error", (error) => {
-    const underlying = req.getUnderlyingObject() as { destroy?: (error: Error) => void } | null;
-    underlying?.destroy?.(error); // a request already aborted (pause) ignores it
-  });
-}
-
-function bodySize(body: unknown): number {
-  if (body instanceof Blob) return body.size;
-  if (body instanceof Uint8Array) return body.byteLength;
-  const size = (body as { size?: unknown }).size;
-  return typeof size === "number" ? size : 0;
-}
-
-/** The edge's JSON error body (`{code, message}`), when the answer has one. */
-function answerOf(res: tus.HttpResponse | null | undefined): { code?: string; detail?: string } {
-  try {
-    const body = JSON.parse(res?.getBody() ?? "") as { code?: unknown; message?: unknown };
-    return { code: typeof body.code === "string" && body.code ? body.code : undefined, detail: typeof body.message === "string" ? body.message : undefined };
-  } catch {
-    return {}; // not JSON (or no body): the status says it all
-  }
-}
-
-/**
- * Maps what tus-js-client reports to an error a person can act on. `exhausted`: the retry
- * policy gave up after this many failures in a row (a bounded `maxAttempts`).
- */
-export function toTransferError(err: Error, exhausted?: { failures: number; elapsedMs: number }): TransferError {
-  const res = err instanceof tus.DetailedError ? err.originalResponse : null;
-  const status = res?.getStatus() ?? 0;
-  const { code = "", detail = "" } = answerOf(res);
-  const say = (e: UploadError) => new TransferError(e, status || undefined);
-  const cause = err instanceof tus.DetailedError ? err.causingError : err;
-  if (status === 0 && isFileReadError(cause)) {
-    return say({ code: "FILE_UNREADABLE", message: "The file can no longer be read (moved, deleted or changed). Add it again to continue.", retryable: false });
-  }
-  if (exhausted && isRetryableStatus(status)) {
-    const what = status === 0 ? "The connection to the upload server kept failing" : `The upload server kept failing (${status}${code ? ` ${code}` : ""})`;
-    return say({
-      code: status === 0 ? "NETWORK" : "SERVER",
-      message: `${what} after ${exhausted.failures} attempts over ${formatDuration(exhausted.elapsedMs)}; nothing is lost.`,
-      retryable: true,
-    });
-  }
-  if (status === 0) {
-    return say({ code: "NETWORK", message: "The connection to the upload server failed. Check the network and resume; the upload continues where it stopped.", retryable: true });
-  }
-  if (status === 401 || status === 403) {
-    return say({ code: "AUTH", message: "The upload server refused the credentials (missing, expired or invalid token). Sign in again, then resume.", retryable: true });
-  }
-  if (code === "DIGEST_INVALID") {
-    return say({ code: "DIGEST_MISMATCH", message: "The bytes the server received do not match the file's SHA-256: the file probably changed while it was uploading. Add it again to upload it from the start.", retryable: false });
-  }
-  if (status === 413) {
-    return say({ code: "SERVER", message: `The file is larger than this server accepts. ${detail}`.trim(), retryable: false });
-  }
-  if (status >= 500) {
-    return say({ code: "SERVER", message: `The upload server had a problem (${status}${code ? ` ${code}` : ""}). Resume later; nothing is lost.`, retryable: true });
-  }
-  return say({ code: "SERVER", message: `The upload server refused the upload (${status}${code ? ` ${code}` : ""}${detail ? `: ${detail}` : ""}).`, retryable: false });
 }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import type { UploadSnapshot } from "../types.ts";
-import { formatBytes, formatEta, hookState, rowMessage } from "./format.ts";
+import { formatBytes, formatEta } from "../progress.ts";
+import { hookState, rowMessage } from "./format.ts";
 
 const base: UploadSnapshot = {
   key: "k",

@@ -1,44 +1,12 @@
 /**
- * Numbers and words for people: sizes, speeds, times left, and what a failure means and what to
- * do about it. Pure functions (no DOM) so the page and its tests share them.
+ * The page's words: the test-hook vocabulary, state labels and the message under a row. Pure
+ * functions (no DOM) so the page and its tests share them. Sizes, speeds and times come from
+ * ../progress.ts and what an error code means from ../errors.ts, as for the CLI.
  */
-import type { UploadError, UploadSnapshot, UploadState } from "../types.ts";
+import { ERROR_MEANINGS } from "../errors.ts";
+import type { UploadSnapshot, UploadState } from "../types.ts";
 
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"] as const;
-
-/** `1536` -> `1.5 KiB`. Binary units, because file sizes and the edge's part size are binary. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return "–";
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : 1;
-  return `${value.toFixed(digits)} ${UNITS[unit]}`;
-}
-
-export function formatRate(bytesPerSecond: number): string {
-  return bytesPerSecond > 0 ? `${formatBytes(bytesPerSecond)}/s` : "";
-}
-
-/** `75` -> `1 min 15 s left`; empty when unknown. */
-export function formatEta(seconds: number | undefined): string {
-  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "";
-  const s = Math.ceil(seconds);
-  if (s < 60) return `${s} s left`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s left`;
-  return `${Math.floor(m / 60)} h ${m % 60} min left`;
-}
-
-export function percent(bytes: number, total: number): number {
-  if (total <= 0) return bytes >= total ? 100 : 0;
-  return Math.min(100, Math.floor((bytes / total) * 100));
-}
-
-/** The test-hook state vocabulary (DESIGN.md "Test hooks", a contract). */
+/** The test-hook state vocabulary (docs/page.md "Test hooks", a contract). */
 export type HookState = "hashing" | "uploading" | "paused" | "interrupted" | "done" | "failed";
 
 /**
@@ -84,45 +52,6 @@ export function stateLabel(state: UploadState): string {
   }
 }
 
-/** What went wrong, in words, and what the person can do about it. */
-export function describeError(error: UploadError): { why: string; todo: string } {
-  switch (error.code) {
-    case "NETWORK":
-      return { why: "The connection to the server was lost.", todo: "Check your connection, then press Resume." };
-    case "AUTH":
-      return {
-        why: "The server did not accept this page's upload permission (the token is missing, wrong or expired).",
-        todo: "Open the page again from the link you were given, or ask for a new one.",
-      };
-    case "DIGEST_MISMATCH":
-      return {
-        why: "The file that arrived is not the file that was read here, so it was thrown away.",
-        todo: "Make sure the file is not being changed, then add it again.",
-      };
-    case "FILE_CHANGED":
-      return {
-        why: "This is a different file (or it changed) from the one this upload started with.",
-        todo: "Drop the original file, or cancel this upload and start a new one.",
-      };
-    case "FILE_UNREADABLE":
-      return { why: "The browser could not read the file any more.", todo: "Drop the same file again." };
-    case "PERMISSION_DENIED":
-      return {
-        why: "The browser was not allowed to open the file again.",
-        todo: "Press Resume and allow access, or drop the same file again.",
-      };
-    case "UPLOAD_GONE":
-      return {
-        why: "The server no longer had the unfinished upload (it expired), so it started again from the beginning.",
-        todo: "Nothing to do; if it stops, press Resume.",
-      };
-    case "SERVER":
-      return { why: "The server had a problem storing the file.", todo: "Press Resume to try again in a moment." };
-    case "CANCELLED":
-      return { why: "The upload was cancelled.", todo: "Add the file again to start over." };
-  }
-}
-
 /** The one-line message under a row: why it stopped and what to do, or nothing. */
 export function rowMessage(snapshot: UploadSnapshot): string {
   const { state } = snapshot;
@@ -130,7 +59,7 @@ export function rowMessage(snapshot: UploadSnapshot): string {
     case "failed": {
       // The library's messages are written for people and know the details; ours are the fallback.
       if (state.error.message.trim() !== "") return state.error.message;
-      const { why, todo } = describeError(state.error);
+      const { why, todo } = ERROR_MEANINGS[state.error.code];
       return `${why} ${todo}`;
     }
     case "interrupted":
@@ -143,7 +72,7 @@ export function rowMessage(snapshot: UploadSnapshot): string {
       return "Waiting for the uploads before it to finish.";
     default:
       // A notice did not stop the upload but is worth knowing (e.g. it had to start over).
-      return snapshot.notice ? snapshot.notice.message || describeError(snapshot.notice).why : "";
+      return snapshot.notice ? snapshot.notice.message || ERROR_MEANINGS[snapshot.notice.code].why : "";
   }
 }
 

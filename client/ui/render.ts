@@ -1,7 +1,7 @@
 /**
  * UploadSnapshot[] -> DOM. One <li data-testid="upload"> per upload key, updated in place (so a
  * focused button keeps its focus while progress ticks) and carrying the test hooks of
- * DESIGN.md. Interrupted uploads from an earlier visit live in their own list, so after a reload
+ * docs/page.md. Interrupted uploads from an earlier visit live in their own list, so after a reload
  * the person sees at once what stopped and what each one needs.
  *
  * No uploader in here: the page wires actions to it (see page.ts). That keeps this testable with
@@ -10,7 +10,8 @@
 import { digestHex } from "../../shared/digest.ts";
 import type { Progress, UploadSnapshot } from "../types.ts";
 import { h, setAttr, setHidden, setText } from "./dom.ts";
-import { canResumeWithoutFile, formatBytes, formatEta, formatRate, hookReason, hookState, isCancelled, percent, rowMessage, stateLabel } from "./format.ts";
+import { formatBytes, formatEta, formatRate, percent } from "../progress.ts";
+import { canResumeWithoutFile, hookReason, hookState, isCancelled, rowMessage, stateLabel } from "./format.ts";
 
 export type RowAction = "pause" | "resume" | "cancel" | "choose";
 
