@@ -34,9 +34,10 @@ let server: ServerProcess;
 const restarts: Promise<void>[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "edge-upload-kill-"));
-  // The e2e stack's build, served by a server of our own: its own port and state, nothing shared
-  // with the other tests but the read-only build.
-  server = await startServer({ stateDir: join(dir, "server"), outDir: join(inject("stateDir"), "build"), build: false });
+  // The e2e stack's build (built here when the stack is a server started elsewhere), served by a
+  // server of our own: its own port and state, nothing shared with the other tests but the build.
+  const build = join(inject("stateDir"), "build");
+  server = await startServer({ stateDir: join(dir, "server"), outDir: build, build: !existsSync(build) });
 });
 afterAll(async () => {
   await Promise.allSettled(restarts);

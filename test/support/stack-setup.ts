@@ -3,7 +3,8 @@
  * Starts what `npm start` runs (scripts/start.mjs: the built page and worker under `wrangler dev`,
  * local R2 and Durable Objects) as a child process on a free loopback port with a throw-away state
  * directory, and hands its URL to the tests. The build also holds the browser tests' harness
- * pages (test/pages/*.html).
+ * pages (test/pages/*.html). The build is at inject("stateDir")/build for tests that start
+ * servers of their own.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,6 +23,14 @@ declare module "vitest" {
 export default async function setup(project: TestProject) {
   if (project.name === "browser") chromiumPath(); // fail fast, with instructions, when no browser is installed
   const stateDir = await mkdtemp(join(tmpdir(), "edge-upload-state-"));
+  // EDGE_UPLOAD_TEST_URL=http://127.0.0.1:8787 runs the tests against a server already running
+  // (`npm run dev`, say, to compare it with `npm start`): nothing is started or built here.
+  const external = process.env.EDGE_UPLOAD_TEST_URL;
+  if (external) {
+    project.provide("baseUrl", external.replace(/\/$/, ""));
+    project.provide("stateDir", stateDir);
+    return () => rm(stateDir, { recursive: true, force: true });
+  }
   const server = await startServer({ stateDir, testPages: true }).catch(async (err: unknown) => {
     await rm(stateDir, { recursive: true, force: true });
     throw err;
