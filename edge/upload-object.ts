@@ -1,6 +1,6 @@
 /**
  * One Durable Object per upload (its id is the upload id): the runtime adapter of
- * edge/upload-session.ts. The object's single-threaded instance and its transactional storage
+ * edge/upload/session.ts. The object's single-threaded instance and its transactional storage
  * give the session what it needs: one queue per upload (a crashed tab's half-open PATCH and the
  * resumed tab's PATCH never interleave), durable records that survive a restart, and an alarm
  * that drives a finish nobody came back for.
@@ -14,9 +14,7 @@ import { toApiError, type Outcome } from "./http/errors.ts";
 import { releaseReservation } from "./namespace-limits.ts";
 import type { StorageDriver } from "./storage/driver.ts";
 import { driverFor } from "./storage/from-env.ts";
-import { UploadSession, type CreateRequest, type UploadStatus, type WriteRequest } from "./upload-session.ts";
-
-export type { CreateRequest, UploadStatus, WriteRequest } from "./upload-session.ts";
+import { UploadSession, type CreateRequest, type UploadStatus, type WriteRequest } from "./upload/session.ts";
 
 export class UploadObject extends DurableObject<Env> {
   #session: UploadSession | undefined;
@@ -27,8 +25,9 @@ export class UploadObject extends DurableObject<Env> {
 
   /** Built on first use: a bad storage or config var then answers as an error, not a crashed object. */
   get #upload(): UploadSession {
+    if (this.#session) return this.#session;
     const config = getConfig(this.env); // first: it names a bad storage var
-    this.#session ??= new UploadSession({
+    this.#session = new UploadSession({
       driver: this.#wrapDriver ? this.#wrapDriver(driverFor(this.env)) : driverFor(this.env),
       storage: this.ctx.storage,
       config,

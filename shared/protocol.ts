@@ -13,19 +13,13 @@ export const OFFSET_OCTET_STREAM = "application/offset+octet-stream";
 /** Header names, lower-case as the Fetch API hands them out. */
 export const H = {
   tusResumable: "tus-resumable",
-  tusVersion: "tus-version",
-  tusExtension: "tus-extension",
-  tusMaxSize: "tus-max-size",
-  tusChecksumAlgorithm: "tus-checksum-algorithm",
   uploadLength: "upload-length",
   uploadOffset: "upload-offset",
   uploadMetadata: "upload-metadata",
-  uploadExpires: "upload-expires",
   uploadChecksum: "upload-checksum",
   uploadDeferLength: "upload-defer-length",
   reprDigest: "repr-digest",
   contentLocation: "content-location",
-  location: "location",
   /** Ours: the edge's storage part size; client chunk sizes should be multiples of it. */
   uploadPartSize: "upload-part-size",
   /** Ours: the largest PATCH body the edge accepts (well under the Workers 100 MB request limit). */
@@ -125,7 +119,7 @@ export type EdgeErrorCode =
   | "NOT_FOUND" // 404: no such route
   | "METHOD_NOT_ALLOWED" // 405
   | "STORAGE_UNAVAILABLE" // 503 + Retry-After: the store failed or timed out; nothing lost, retry
-  | "UPLOAD_BUSY" // 503 + Retry-After: the upload's finish is still in progress; retry
+  | "UPLOAD_EXISTS" // 409: a creation for an upload id that already has a record
   | "UPLOAD_RESTART_REQUIRED" // 410: the server can no longer verify this upload's bytes; start it again
   | "BODY_INCOMPLETE" // 400: the request body broke off or stalled; HEAD for the committed offset
   | "RATE_LIMITED"; // 429 + Retry-After: a namespace limit (open uploads or bytes) is reached

@@ -23,7 +23,8 @@ import type { Env } from "../env.ts";
 import { ApiError, toApiError, unwrap, type Outcome } from "./errors.ts";
 import { releaseReservation, reserveUpload } from "../namespace-limits.ts";
 import { isValidNamespace } from "../registry/paths.ts";
-import type { UploadObject, UploadStatus, WriteRequest } from "../upload-object.ts";
+import type { UploadObject } from "../upload-object.ts";
+import type { UploadStatus, WriteRequest } from "../upload/session.ts";
 
 /** Hono context variables set by the middlewares below. */
 export interface AppVariables {

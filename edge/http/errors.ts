@@ -19,6 +19,7 @@ import {
   UploadUnknownError,
   WriterClosedError,
 } from "../writer/errors.ts";
+import { BodyReadError } from "../writer/body-chunks.ts";
 
 /** What crosses the Durable Object RPC boundary: Errors lose their fields there, plain data does not. */
 export interface ApiErrorData {
@@ -121,15 +122,4 @@ function unavailable(code: EdgeErrorCode, message: string, cause: unknown): ApiE
   const hinted = (cause as { retryAfterSeconds?: unknown }).retryAfterSeconds;
   const seconds = typeof hinted === "number" && Number.isFinite(hinted) && hinted > 0 ? Math.ceil(hinted) : STORE_RETRY_AFTER_SECONDS;
   return new ApiError(503, code, message, { cause, headers: { "Retry-After": String(seconds) } });
-}
-
-/**
- * An error of the request body itself (the client's stream broke off, or stalled past the idle
- * timeout), told apart from a store fault met while the same body was being written.
- */
-export class BodyReadError extends Error {
-  override readonly name = "BodyReadError";
-  constructor(cause: unknown) {
-    super(`request body: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
 }

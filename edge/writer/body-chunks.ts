@@ -114,3 +114,29 @@ async function withIdle<T>(read: Promise<T>, idleMs: number | undefined): Promis
     if (timer !== undefined) clearTimeout(timer);
   }
 }
+
+/**
+ * An error of the request body itself (the client's stream broke off, or stalled past the idle
+ * timeout), told apart from a store fault met while the same body was being written.
+ */
+export class BodyReadError extends Error {
+  override readonly name = "BodyReadError";
+  constructor(cause: unknown) {
+    super(`request body: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** The body's chunks (as bodyChunks), with the body's own failures thrown as BodyReadError. */
+export async function* readBody(body: ReadableStream<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
+  const chunks = bodyChunks(body, { idleMs });
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await chunks.next();
+    } catch (err) {
+      throw new BodyReadError(err);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}

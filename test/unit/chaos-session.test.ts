@@ -1,5 +1,5 @@
 /**
- * Chaos suite, level 2 (issue 14): the upload session (edge/upload-session.ts, the Durable
+ * Chaos suite, level 2 (issue 14): the upload session (edge/upload/session.ts, the Durable
  * Object's logic without the runtime) over a fault-injecting store, crashed between any two steps
  * and at any storage operation, with its alarm fired at random points, driven by a tus-like client
  * that retries. A crash abandons the session (its storage wrapper and its durable storage stop
@@ -27,7 +27,9 @@ import { ApiError } from "../../edge/http/errors.ts";
 import { isLinked } from "../../edge/registry/blobs.ts";
 import { createMemoryDriver } from "../../edge/storage/memory.ts";
 import { SimulatedCrash, createFaultyDriver, mulberry32, type FaultRates, type FaultyDriver } from "../../edge/storage/faulty.ts";
-import { ALARM_RETRY_MS, UploadSession, createMemorySessionStorage, type SessionStorage, type UploadStatus, type WriteRequest, type SessionConfig } from "../../edge/upload-session.ts";
+import type { SessionConfig } from "../../edge/upload/context.ts";
+import { ALARM_RETRY_MS, createMemorySessionStorage, type SessionStorage } from "../../edge/upload/record.ts";
+import { UploadSession, type UploadStatus, type WriteRequest } from "../../edge/upload/session.ts";
 import { seededBytes } from "../support/seeded.ts";
 import {
   ChaosFigures,

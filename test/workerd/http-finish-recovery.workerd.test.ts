@@ -12,7 +12,7 @@ import { describe, expect, test } from "vitest";
 import { getConfig } from "../../edge/config.ts";
 import { layerLinkPath } from "../../edge/registry/paths.ts";
 import { driverFor } from "../../edge/storage/from-env.ts";
-import type { UploadRecord } from "../../edge/upload-session.ts";
+import type { SessionRecord } from "../../edge/upload/record.ts";
 import { createUploadWriter } from "../../edge/writer/index.ts";
 import { formatUploadMetadata } from "../../shared/protocol.ts";
 import type { Sha256Digest } from "../../shared/digest.ts";
@@ -35,7 +35,7 @@ async function crashedUpload(data: Uint8Array, opts: { declare?: boolean; step: 
     { partSize: config.partSize },
   );
   await writer.write(data);
-  const record: UploadRecord = {
+  const record: SessionRecord = {
     id,
     namespace: NS,
     length: data.length,
