@@ -34,7 +34,6 @@ export const ERROR_MEANINGS: Readonly<Record<UploadErrorCode, { why: string; tod
     todo: "Nothing to do; if it stops, press Resume.",
   },
   SERVER: { why: "The server had a problem storing the file.", todo: "Press Resume to try again in a moment." },
-  CANCELLED: { why: "The upload was cancelled.", todo: "Add the file again to start over." },
 };
 
 const error = (code: UploadErrorCode, message: string, retryable: boolean): UploadError => ({ code, message, retryable });
@@ -126,8 +125,6 @@ export const uploadGone = (status: number) =>
 
 /** The edge lost the upload again and again: the transfer stops restarting it. */
 export const uploadKeptGone = () => error("UPLOAD_GONE", "The upload server keeps losing this upload. Try again later.", true);
-
-export const cancelled = () => error("CANCELLED", "Cancelled.", false);
 
 /** Anything else: a bug or an environment the library does not know. */
 export const unexpected = (message: string) => error("SERVER", `Unexpected failure: ${message}`, true);

@@ -13,7 +13,8 @@ export type UploadState =
   | { kind: "interrupted"; reason: "reload" | "needs-file" | "needs-permission" } // known from a previous session, not running
   | { kind: "busy"; reason: "other-tab" } // another tab holds this upload's Web Lock
   | { kind: "done"; digest: Sha256Digest; blobUrl: string; bytesSent: number }
-  | { kind: "failed"; error: UploadError };
+  | { kind: "failed"; error: UploadError }
+  | { kind: "cancelled" }; // stopped by the person; the edge's upload and the local record are removed
 
 export type UploadStateKind = UploadState["kind"];
 
@@ -27,8 +28,7 @@ export interface UploadError {
     | "FILE_UNREADABLE"
     | "PERMISSION_DENIED"
     | "UPLOAD_GONE" // the edge expired or lost the upload; restarted from 0
-    | "SERVER"
-    | "CANCELLED";
+    | "SERVER";
   message: string;
   retryable: boolean;
 }
@@ -140,8 +140,9 @@ export interface UploaderOptions {
   /**
    * Create the upload only once the file is hashed, so the digest is declared at creation and
    * the edge can complete an already stored blob with no bytes sent. `true` always, `false`
-   * never (hash and send alongside; the digest goes on the final PATCH), a number: for files
-   * up to that many bytes. Default 64 MiB: hashing (~270 MB/s) is rarely what a person waits for.
+   * never (hash and send alongside; the digest goes on every PATCH once known, and always on the
+   * final one), a number: for files up to that many bytes. Default 1 GiB: hashing (~270 MB/s in
+   * Chromium, a few seconds per GiB) is rarely what a person waits for.
    */
   hashFirst?: boolean | number;
   /** Upper bounds in bytes per second, e.g. to keep a laptop cool or leave bandwidth to others. */

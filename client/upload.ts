@@ -1,28 +1,31 @@
 /**
  * One upload: a hash process and a transfer process for one file, their state as an explicit
  * phase, and what is persisted so another session continues it. The uploader (uploader.ts)
- * owns the list; this file owns one row.
+ * owns the list; this file owns one row, and upload-run.ts what its running phase does.
  *
  *   interrupted ──resume/add──▶ (busy: other tab) ──▶ (queued) ──▶ running ──▶ done
  *        ▲                                                   │  ▲      └──▶ failed
  *        └──────── reload ◀── paused ◀──pause────────────────┘  └──resume──┘
+ *   any phase ──cancel──▶ cancelled
  *
- * "running" shows as `hashing` until the digest is known and as `uploading` after.
+ * The working phases (busy, queued, running) own what they hold: the Web Lock, the stop signal
+ * and the hash and transfer runs (their Work), so ending a phase is what releases them; a paused
+ * upload keeps only its lock. "running" shows as `hashing` until the digest is known and as
+ * `uploading` after. The digest and the upload URL live in the record only (persist/records.ts).
  */
 import type { Sha256Digest } from "../shared/digest.ts";
 import type * as tus from "tus-js-client";
 import type { Locks, Release, Slots } from "./coordination.ts";
-import { chooseChunkSize, type EdgeLimits } from "./tus/edge-limits.ts";
-import { fingerprint } from "./fingerprint.ts";
-import type { Hasher, HashRun } from "./hashing/hasher.ts";
-import { createMeter } from "./progress.ts";
 import * as errors from "./errors.ts";
-import { toUploadError, UploadFailure } from "./errors.ts";
+import { fingerprint } from "./fingerprint.ts";
+import type { Hasher } from "./hashing/hasher.ts";
+import { keepRecord, type RecordKeeper, type UploadRecord, type UploadStore } from "./persist/records.ts";
+import { createMeter } from "./progress.ts";
 import type { RetryPolicy } from "./retry.ts";
-import type { UploadRecord, UploadStore } from "./persist/records.ts";
+import type { EdgeLimits } from "./tus/edge-limits.ts";
 import { deleteUpload, type TokenSource } from "./tus/requests.ts";
-import { startTransfer, type TransferRun } from "./tus/transfer.ts";
-import type { RetryState, UploadError, UploadSnapshot, UploadState } from "./types.ts";
+import type { UploadError, UploadSnapshot, UploadState } from "./types.ts";
+import { type RunScope, runUpload, type SessionView, Stopped, type Work } from "./upload-run.ts";
 
 export interface UploadContext {
   store: UploadStore;
@@ -44,14 +47,22 @@ export interface UploadContext {
   failed(upload: UploadController, error: UploadError): void;
 }
 
+type InterruptReason = "reload" | "needs-file" | "needs-permission";
+
 type Phase =
-  | { kind: "queued" }
-  | { kind: "running" }
-  | { kind: "paused" }
-  | { kind: "interrupted"; reason: "reload" | "needs-file" | "needs-permission" }
-  | { kind: "busy" }
+  | { kind: "new" } // created, not started yet: shows as queued
+  | { kind: "interrupted"; reason: InterruptReason }
+  | { kind: "busy"; work: Work }
+  | { kind: "queued"; work: Work }
+  | { kind: "running"; work: Work }
+  | { kind: "paused"; lock: Release | undefined }
   | { kind: "done"; digest: Sha256Digest; blobUrl: string }
-  | { kind: "failed"; error: UploadError };
+  | { kind: "failed"; error: UploadError }
+  | { kind: "cancelled" };
+
+type WorkingPhase = Extract<Phase, { work: Work }>;
+
+const isWorking = (phase: Phase): phase is WorkingPhase => "work" in phase;
 
 export interface UploadController {
   readonly key: string;
@@ -81,344 +92,281 @@ export async function handlePermission(handle: FileSystemFileHandle, ask: boolea
   return fn ? fn.call(handle, { mode: "read" }) : "granted";
 }
 
-class Stopped extends Error {}
+export type UploadStart = { kind: "interrupted"; reason: InterruptReason; hashedTo?: number } | { kind: "new" };
 
-export function createUpload(
-  ctx: UploadContext,
-  initial: UploadRecord,
-  start: { kind: "interrupted"; reason: "reload" | "needs-file" | "needs-permission"; hashedTo?: number } | { kind: "new" },
-): UploadController {
-  let record = initial;
-  const { key, size } = record;
-  let phase: Phase = start.kind === "interrupted" ? { kind: "interrupted", reason: start.reason } : { kind: "queued" };
-  let file: Blob | undefined;
-  let handle = record.handle;
-  let digest = record.digest;
-  const hashMeter = createMeter(size, digest ? size : start.kind === "interrupted" ? (start.hashedTo ?? 0) : 0);
-  const transferMeter = createMeter(size, record.uploadedTo ?? 0);
-  const counters = { hashRead: 0, sent: 0 };
-  let resumedHashAt: number | undefined;
-  let resumedUploadAt: number | undefined;
-  let notice: UploadError | undefined;
-  let retrying: RetryState | undefined; // waiting to try a failed request again
-  let uploadUrl = record.uploadUrl;
-  let runs = 0;
-  let lock: Release | undefined;
-  let stop = new AbortController();
-  let hashRun: HashRun | undefined;
-  let transferRun: TransferRun | undefined;
-  let driving: Promise<void> | undefined;
+export function createUpload(ctx: UploadContext, initial: UploadRecord, start: UploadStart): UploadController {
+  return new Upload(ctx, initial, start);
+}
 
-  // Record writes are serialised: tus-js-client's urlStorage, progress and phase all patch it.
-  let writes = Promise.resolve();
-  let closed = false; // done or cancelled: the record is deleted and must not come back
-  const persist = (patch: Partial<UploadRecord>) => {
-    record = { ...record, ...patch };
-    if (closed) return writes;
-    const snapshot = record;
-    writes = writes.then(() => ctx.store.put(snapshot)).catch(() => {});
-    return writes;
-  };
+// No parameter properties or other non-erasable syntax: the CLI runs this file through Node's type stripping.
+class Upload implements UploadController {
+  readonly key: string;
+  readonly name: string;
+  readonly #ctx: UploadContext;
+  readonly #records: RecordKeeper;
+  readonly #view: SessionView;
+  readonly #scope: RunScope;
+  #phase: Phase;
+  /** The bytes to hash and send in this session; undefined until a file (or an opened handle) is given. */
+  #source: Blob | undefined;
 
-  const setPhase = (next: Phase) => {
-    phase = next;
-    ctx.changed(self, true);
-  };
+  constructor(ctx: UploadContext, initial: UploadRecord, start: UploadStart) {
+    this.key = initial.key;
+    this.name = initial.name;
+    this.#ctx = ctx;
+    this.#records = keepRecord(ctx.store, initial);
+    const hashedAtStart = initial.digest ? initial.size : start.kind === "interrupted" ? (start.hashedTo ?? 0) : 0;
+    this.#view = {
+      hash: createMeter(initial.size, hashedAtStart),
+      transfer: createMeter(initial.size, initial.uploadedTo ?? 0),
+      counters: { hashRead: 0, sent: 0 },
+      runs: 0,
+    };
+    this.#phase = start.kind === "interrupted" ? { kind: "interrupted", reason: start.reason } : { kind: "new" };
+    this.#scope = {
+      ctx,
+      key: initial.key,
+      size: initial.size,
+      fromEarlierSession: start.kind === "interrupted",
+      records: this.#records,
+      view: this.#view,
+      urlStorage: urlStorageOver(this.#records, initial.size, () => ctx.changed(this, true)),
+      changed: (urgent) => ctx.changed(this, urgent),
+      gone: (status) => {
+        this.#view.resumedUploadAt = undefined;
+        this.#view.notice = errors.uploadGone(status);
+        ctx.failed(this, this.#view.notice);
+      },
+    };
+  }
 
-  const fail = (error: UploadError) => {
-    release();
-    setPhase({ kind: "failed", error });
-    ctx.failed(self, error);
-  };
+  phase(): Phase["kind"] {
+    return this.#phase.kind;
+  }
 
-  const urlStorage: tus.UrlStorage = {
-    findAllUploads: async () => [],
-    findUploadsByFingerprint: async () =>
-      record.uploadUrl
-        ? [{ size, metadata: {}, creationTime: new Date(record.createdAt).toString(), urlStorageKey: key, uploadUrl: record.uploadUrl, parallelUploadUrls: null }]
-        : [],
-    removeUpload: async () => void (await persist({ uploadUrl: undefined })),
-    addUpload: async (_fp, upload) => {
-      await persist({ uploadUrl: upload.uploadUrl ?? undefined });
-      return key;
-    },
-  };
+  active(): boolean {
+    return isWorking(this.#phase) && !this.#phase.work.ended;
+  }
 
-  const state = (): UploadState => {
-    switch (phase.kind) {
-      case "running":
-        return digest || hashMeter.progress().bytes >= size ? { kind: "uploading" } : { kind: "hashing" };
-      case "busy":
-        return { kind: "busy", reason: "other-tab" };
-      case "done":
-        return { kind: "done", digest: phase.digest, blobUrl: phase.blobUrl, bytesSent: counters.sent };
-      default:
-        return phase;
+  snapshot(): UploadSnapshot {
+    const record = this.#records.current;
+    return snapshotOf(record, stateOf(this.#phase, record.digest, this.#view), this.#view);
+  }
+
+  async start(file: Blob, handle?: FileSystemFileHandle): Promise<void> {
+    if (this.active() || this.#phase.kind === "done" || this.#phase.kind === "cancelled") return;
+    this.#source = file;
+    await this.#records.patch({ paused: false, ...(handle ? { handle } : {}) });
+    // A paused upload kept its lock; any other starts without one.
+    const work: Work = { stop: new AbortController(), lock: this.#phase.kind === "paused" ? this.#phase.lock : undefined, ended: false };
+    this.#phase = { kind: "queued", work }; // not announced: drive() says busy, queued or running next
+    work.driven = this.#drive(work).finally(() => void (work.ended = true));
+  }
+
+  async pause(): Promise<void> {
+    if (!this.active() || !isWorking(this.#phase)) return;
+    const { work } = this.#phase;
+    await halt(work);
+    await this.#records.patch({ paused: true });
+    // A run that ended on its own meanwhile (done, failed) keeps its phase.
+    const now = this.#phase;
+    if (isWorking(now) && now.work === work) this.#setPhase({ kind: "paused", lock: work.lock });
+  }
+
+  async resume(): Promise<void> {
+    if (this.active() || this.#phase.kind === "done" || this.#phase.kind === "cancelled") return;
+    const handle = this.#records.current.handle;
+    if (!this.#source && handle) {
+      const opened = await this.#reopen(handle);
+      if (!opened) return;
+      this.#source = opened;
     }
-  };
+    if (!this.#source) {
+      this.#setPhase({ kind: "interrupted", reason: "needs-file" });
+      this.#ctx.failed(this, errors.fileNeeded(this.name));
+      return;
+    }
+    await this.start(this.#source);
+  }
 
-  async function drive(): Promise<void> {
-    stop = new AbortController();
-    const signal = stop.signal;
+  async cancel(): Promise<void> {
+    if (isWorking(this.#phase)) await halt(this.#phase.work);
+    this.#releaseLock();
+    const { uploadUrl } = this.#records.current;
+    if (uploadUrl && this.#phase.kind !== "done") await deleteUpload(uploadUrl, this.#ctx.token);
+    await this.#records.close();
+    await this.#ctx.store.delete(this.key);
+    await this.#ctx.hasher.forget(this.key).catch(() => {});
+    await this.#records.patch({ uploadUrl: undefined });
+    this.#setPhase({ kind: "cancelled" });
+  }
+
+  dispose(): void {
+    if (isWorking(this.#phase)) {
+      const { work } = this.#phase;
+      work.stop.abort(new Stopped());
+      work.hashRun?.pause();
+      work.transferRun?.pause();
+    }
+    this.#releaseLock();
+  }
+
+  #setPhase(next: Phase): void {
+    this.#phase = next;
+    this.#ctx.changed(this, true);
+  }
+
+  /** Releases the lock the current phase holds, if any. */
+  #releaseLock(): void {
+    const phase = this.#phase;
+    const holder = isWorking(phase) ? phase.work : phase.kind === "paused" ? phase : undefined;
+    holder?.lock?.();
+    if (holder) holder.lock = undefined;
+  }
+
+  #fail(error: UploadError): void {
+    this.#releaseLock();
+    this.#setPhase({ kind: "failed", error });
+    this.#ctx.failed(this, error);
+  }
+
+  async #drive(work: Work): Promise<void> {
+    const signal = work.stop.signal;
     try {
-      if (!lock) {
-        lock = await ctx.locks.tryAcquire(`edge-upload:${key}`);
-        if (!lock) {
-          setPhase({ kind: "busy" });
-          lock = await ctx.locks.acquire(`edge-upload:${key}`, signal);
-          // The other tab may have moved it on (or finished it): continue from what it left.
-          const fresh = await ctx.store.get(key);
-          if (fresh) record = { ...fresh, handle: record.handle ?? fresh.handle };
-          digest = record.digest ?? digest;
-          uploadUrl = record.uploadUrl;
-        }
-      }
-      if (!ctx.slots.available()) setPhase({ kind: "queued" });
-      const releaseSlot = await ctx.slots.acquire(signal);
+      work.lock ??= await this.#acquireLock(work);
+      if (!this.#ctx.slots.available()) this.#setPhase({ kind: "queued", work });
+      const releaseSlot = await this.#ctx.slots.acquire(signal);
       try {
-        setPhase({ kind: "running" });
-        await runOnce(signal);
+        this.#setPhase({ kind: "running", work });
+        const file = this.#source;
+        if (!file) throw new Stopped();
+        await this.#finish(work, await runUpload(this.#scope, work, file));
       } finally {
         releaseSlot();
       }
     } catch (error) {
       if (signal.aborted || error instanceof Stopped) return;
-      fail(toUploadError(error));
+      this.#fail(errors.toUploadError(error));
     }
   }
 
-  async function runOnce(signal: AbortSignal): Promise<void> {
-    const first = runs++ === 0;
-    const source = file;
-    if (!source) throw new Stopped();
-    const chunkSize = chooseChunkSize(ctx.chunkSize, await ctx.limits());
+  /** This file's Web Lock; while another tab holds it the row is busy, and takes over what that tab left. */
+  async #acquireLock(work: Work): Promise<Release> {
+    const name = `edge-upload:${this.key}`;
+    const now = await this.#ctx.locks.tryAcquire(name);
+    if (now) return now;
+    this.#setPhase({ kind: "busy", work });
+    const lock = await this.#ctx.locks.acquire(name, work.stop.signal);
+    const stored = await this.#ctx.store.get(this.key);
+    if (stored) this.#records.adopt(stored);
+    return lock;
+  }
 
-    // Hashing: skipped when a previous session already finished it.
-    let digestPromise: Promise<Sha256Digest>;
-    if (digest) {
-      if (first && start.kind === "interrupted") resumedHashAt = size;
-      hashMeter.reset(size);
-      digestPromise = Promise.resolve(digest);
-    } else {
-      const hashReadBefore = counters.hashRead;
-      const run = ctx.hasher.start({
-        key,
-        file: source,
-        checkpointInterval: ctx.checkpointInterval,
-        rate: ctx.limitRate?.hash,
-        onStart: (at) => {
-          if (first && at !== undefined) resumedHashAt = at;
-          hashMeter.reset(at ?? 0);
-          ctx.changed(self, true);
-        },
-        onProgress: (offset, read) => {
-          hashMeter.update(offset);
-          counters.hashRead = hashReadBefore + read;
-          ctx.changed(self, false);
-        },
-      });
-      hashRun = run;
-      digestPromise = run.result.then(async (r) => {
-        if (r.kind !== "done") throw new Stopped();
-        digest = r.digest;
-        hashMeter.update(size);
-        await persist({ digest: r.digest, hashedTo: size });
-        ctx.changed(self, true); // hashing -> uploading
-        return r.digest;
-      });
+  /** The edge has the file: nothing of it is kept here any more. */
+  async #finish(work: Work, done: { digest: Sha256Digest; blobUrl: string; uploadUrl: string }): Promise<void> {
+    await this.#records.close();
+    // tus-js-client dropped the URL from its storage on success; the row still shows it.
+    if (done.uploadUrl) await this.#records.patch({ uploadUrl: done.uploadUrl });
+    await this.#ctx.hasher.forget(this.key).catch(() => {});
+    await this.#ctx.store.delete(this.key).catch(() => {});
+    work.lock?.();
+    work.lock = undefined;
+    this.#setPhase({ kind: "done", digest: done.digest, blobUrl: done.blobUrl });
+  }
+
+  /** Opens the kept handle from a click; undefined when the row cannot continue (it then says why). */
+  async #reopen(handle: FileSystemFileHandle): Promise<Blob | undefined> {
+    // Must be the first await of a click handler: the browser asks the person here.
+    const permission = await handlePermission(handle, true).catch(() => "denied" as const);
+    if (permission !== "granted") {
+      this.#setPhase({ kind: "interrupted", reason: "needs-permission" });
+      this.#ctx.failed(this, errors.permissionDenied());
+      return undefined;
     }
-    // A hashing failure (unreadable file) stops the transfer too.
-    const hashFailure = digestPromise.then(
-      () => new Promise<never>(() => {}),
-      (error: unknown) => {
-        transferRun?.pause();
-        throw error;
-      },
-    );
-    hashFailure.catch(() => {});
-
-    const hashFirst = ctx.hashFirst === true || (typeof ctx.hashFirst === "number" && size <= ctx.hashFirst) || size === 0;
-    if (!digest && hashFirst) await digestPromise;
-    if (signal.aborted) throw new Stopped();
-
-    for (let attempt = 0; ; attempt++) {
-      // Only a URL stored by an earlier session is a resume (a dedupe at creation also HEADs).
-      const resuming = first && attempt === 0 && record.uploadUrl !== undefined;
-      transferRun = startTransfer({
-        key,
-        file: source,
-        size,
-        name: record.name,
-        type: record.type,
-        endpoint: ctx.endpoint,
-        chunkSize,
-        retry: ctx.retry,
-        token: ctx.token,
-        urlStorage,
-        digest,
-        waitForDigest: () => digestPromise,
-        toBody: ctx.toBody,
-        rate: ctx.limitRate?.transfer,
-        onResumed: (offset) => {
-          if (resuming && resumedUploadAt === undefined) resumedUploadAt = offset;
-          transferMeter.reset(offset);
-          ctx.changed(self, true);
-        },
-        onGone: (status) => gone(status),
-        onUrl: (url) => {
-          uploadUrl = url;
-          ctx.changed(self, true);
-        },
-        onProgress: (offset) => {
-          transferMeter.update(offset);
-          ctx.changed(self, false);
-        },
-        onChunkComplete: (offset) => void persist({ uploadedTo: offset }),
-        onSend: (bytes) => {
-          counters.sent += bytes;
-        },
-        onRetry: (state) => {
-          retrying = state;
-          ctx.changed(self, true);
-        },
-      });
-      const result = await Promise.race([transferRun.result, hashFailure]).finally(() => {
-        retrying = undefined; // whatever ended the transfer, it no longer waits for a retry
-      });
-      if (result.kind === "paused" || signal.aborted) throw new Stopped();
-      if (result.kind === "gone") {
-        // The edge lost or expired the upload mid-way: start a new one from 0, once or twice.
-        gone(result.status);
-        await persist({ uploadUrl: undefined, uploadedTo: 0 });
-        uploadUrl = undefined;
-        transferMeter.reset(0);
-        if (attempt >= 2) throw new UploadFailure(errors.uploadKeptGone());
-        continue;
-      }
-      const ours = await digestPromise;
-      if (result.digest && result.digest !== ours) {
-        throw new UploadFailure(errors.digestMismatch(result.digest, ours));
-      }
-      const blobUrl = result.blobUrl ?? new URL(`/blobs/${ours}`, ctx.endpoint).toString();
-      transferMeter.update(size);
-      uploadUrl = result.uploadUrl || uploadUrl;
-      closed = true;
-      await writes;
-      await ctx.hasher.forget(key).catch(() => {});
-      await ctx.store.delete(key).catch(() => {});
-      release();
-      setPhase({ kind: "done", digest: ours, blobUrl });
-      return;
+    let opened: File;
+    try {
+      opened = await handle.getFile();
+    } catch (error) {
+      this.#fail(errors.toUploadError(error));
+      return undefined;
     }
+    if ((await fingerprint(opened)) !== this.key) {
+      this.#fail(errors.fileChangedSinceStart(this.name));
+      return undefined;
+    }
+    return opened;
   }
+}
 
-  function gone(status: number) {
-    resumedUploadAt = undefined;
-    notice = errors.uploadGone(status);
-    ctx.failed(self, notice);
-  }
+/** Stops the work (the runs save what they have) and waits until it has stopped. */
+async function halt(work: Work): Promise<void> {
+  work.stop.abort(new Stopped());
+  work.hashRun?.pause();
+  work.transferRun?.pause();
+  await work.driven;
+  await work.hashRun?.result.catch(() => {});
+}
 
-  function release() {
-    lock?.();
-    lock = undefined;
-  }
-
-  async function halt(): Promise<void> {
-    stop.abort(new Stopped());
-    hashRun?.pause();
-    transferRun?.pause();
-    await driving;
-    await hashRun?.result.catch(() => {});
-  }
-
-  const self: UploadController = {
-    key,
-    name: record.name,
-    phase: () => phase.kind,
-    active: () => driving !== undefined,
-    snapshot: () => ({
-      key,
-      name: record.name,
-      size,
-      type: record.type,
-      lastModified: record.lastModified,
-      state: state(),
-      hash: hashMeter.progress(),
-      transfer: transferMeter.progress(),
-      ...(digest ? { digest } : {}),
-      ...(resumedHashAt !== undefined ? { resumedHashAt } : {}),
-      ...(resumedUploadAt !== undefined ? { resumedUploadAt } : {}),
-      hasHandle: handle !== undefined,
-      ...(uploadUrl ? { uploadUrl } : {}),
-      counters: { ...counters },
-      // While it waits for a retry the row says so (with a countdown: snapshots are taken every
-      // 250 ms while it runs); the older notice comes back once the retry got through.
-      ...(retrying ? { retry: retrying, notice: errors.retryNotice(retrying) } : notice ? { notice } : {}),
-    }),
-    async start(f, h) {
-      if (self.active() || phase.kind === "done") return;
-      file = f;
-      if (h) handle = h;
-      await persist({ paused: false, ...(h ? { handle: h } : {}) });
-      const run = drive().finally(() => {
-        if (driving === run) driving = undefined;
-      });
-      driving = run;
+/** tus-js-client's URL storage over the record: the upload URL is kept there and nowhere else. */
+function urlStorageOver(records: RecordKeeper, size: number, announce: () => void): tus.UrlStorage {
+  return {
+    findAllUploads: async () => [],
+    findUploadsByFingerprint: async () => {
+      const { key, uploadUrl, createdAt } = records.current;
+      return uploadUrl ? [{ size, metadata: {}, creationTime: new Date(createdAt).toString(), urlStorageKey: key, uploadUrl, parallelUploadUrls: null }] : [];
     },
-    async pause() {
-      if (!self.active()) return;
-      await halt();
-      await persist({ paused: true });
-      setPhase({ kind: "paused" });
-    },
-    async resume() {
-      if (self.active() || phase.kind === "done") return;
-      if (!file && handle) {
-        // Must be the first await of a click handler: the browser asks the person here.
-        const permission = await handlePermission(handle, true).catch(() => "denied" as const);
-        if (permission !== "granted") {
-          setPhase({ kind: "interrupted", reason: "needs-permission" });
-          ctx.failed(self, errors.permissionDenied());
-          return;
-        }
-        let opened: File;
-        try {
-          opened = await handle.getFile();
-        } catch (error) {
-          return fail(toUploadError(error));
-        }
-        if ((await fingerprint(opened)) !== key) {
-          return fail(errors.fileChangedSinceStart(record.name));
-        }
-        file = opened;
-      }
-      if (!file) {
-        setPhase({ kind: "interrupted", reason: "needs-file" });
-        ctx.failed(self, errors.fileNeeded(record.name));
-        return;
-      }
-      await self.start(file);
-    },
-    async cancel() {
-      await halt();
-      release();
-      const url = uploadUrl ?? record.uploadUrl;
-      if (url && phase.kind !== "done") {
-        await deleteUpload(url, ctx.token);
-      }
-      closed = true;
-      await writes;
-      await ctx.store.delete(key);
-      await ctx.hasher.forget(key).catch(() => {});
-      uploadUrl = undefined;
-      setPhase({ kind: "failed", error: errors.cancelled() });
-    },
-    dispose() {
-      stop.abort(new Stopped());
-      hashRun?.pause();
-      transferRun?.pause();
-      release();
+    removeUpload: async () => void (await records.patch({ uploadUrl: undefined })),
+    addUpload: async (_fingerprint, upload) => {
+      const written = records.patch({ uploadUrl: upload.uploadUrl ?? undefined });
+      announce(); // the row shows its upload URL at once
+      await written;
+      return records.current.key;
     },
   };
-  return self;
+}
+
+/** The public state of a phase: working phases show what they do, never what they hold. */
+function stateOf(phase: Phase, digest: Sha256Digest | undefined, view: SessionView): UploadState {
+  switch (phase.kind) {
+    case "running":
+      return digest || view.hash.progress().bytes >= view.hash.progress().total ? { kind: "uploading" } : { kind: "hashing" };
+    case "busy":
+      return { kind: "busy", reason: "other-tab" };
+    case "new":
+    case "queued":
+      return { kind: "queued" };
+    case "paused":
+      return { kind: "paused" };
+    case "interrupted":
+      return { kind: "interrupted", reason: phase.reason };
+    case "done":
+      return { kind: "done", digest: phase.digest, blobUrl: phase.blobUrl, bytesSent: view.counters.sent };
+    case "failed":
+      return { kind: "failed", error: phase.error };
+    case "cancelled":
+      return { kind: "cancelled" };
+  }
+}
+
+function snapshotOf(record: UploadRecord, state: UploadState, view: SessionView): UploadSnapshot {
+  const { retrying, notice } = view;
+  return {
+    key: record.key,
+    name: record.name,
+    size: record.size,
+    type: record.type,
+    lastModified: record.lastModified,
+    state,
+    hash: view.hash.progress(),
+    transfer: view.transfer.progress(),
+    ...(record.digest ? { digest: record.digest } : {}),
+    ...(view.resumedHashAt !== undefined ? { resumedHashAt: view.resumedHashAt } : {}),
+    ...(view.resumedUploadAt !== undefined ? { resumedUploadAt: view.resumedUploadAt } : {}),
+    hasHandle: record.handle !== undefined,
+    ...(record.uploadUrl ? { uploadUrl: record.uploadUrl } : {}),
+    counters: { ...view.counters },
+    // While it waits for a retry the row says so (with a countdown: snapshots are taken every
+    // 250 ms while it runs); the older notice comes back once the retry got through.
+    ...(retrying ? { retry: retrying, notice: errors.retryNotice(retrying) } : notice ? { notice } : {}),
+  };
 }

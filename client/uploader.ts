@@ -120,7 +120,8 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
     const { file, handle } = await open(item);
     const key = await fingerprint(file);
     const existing = uploads.get(key);
-    if (existing && existing.phase() !== "failed") {
+    // A failed or cancelled row is replaced by a new upload of the file.
+    if (existing && existing.phase() !== "failed" && existing.phase() !== "cancelled") {
       if (existing.phase() === "done" || existing.active()) return existing.snapshot();
       await existing.start(file, handle);
       return existing.snapshot();

@@ -58,3 +58,44 @@ export function createMemoryStore(): UploadStore {
     list: async () => [...records.values()],
   };
 }
+
+/**
+ * One upload's record as the upload sees it: the only copy of its digest and upload URL in this
+ * session. A patch applies at once in memory and is written behind the earlier ones (tus-js-client's
+ * urlStorage, progress and the phase all patch it, and the store must see them in order). Once
+ * closed (the upload is done or cancelled and its record deleted), patches stay in memory: the
+ * record must not come back.
+ */
+export interface RecordKeeper {
+  readonly current: UploadRecord;
+  patch(patch: Partial<UploadRecord>): Promise<void>;
+  /** Takes what another session stored (it held the lock meanwhile), keeping what only this one knows. */
+  adopt(stored: UploadRecord): void;
+  /** Stops writing; resolves once the writes before it are done. */
+  close(): Promise<void>;
+}
+
+export function keepRecord(store: UploadStore, initial: UploadRecord): RecordKeeper {
+  let record = initial;
+  let writes = Promise.resolve();
+  let closed = false;
+  return {
+    get current() {
+      return record;
+    },
+    patch(patch) {
+      record = { ...record, ...patch };
+      if (closed) return writes;
+      const snapshot = record;
+      writes = writes.then(() => store.put(snapshot)).catch(() => undefined);
+      return writes;
+    },
+    adopt(stored) {
+      record = { ...stored, handle: record.handle ?? stored.handle, digest: stored.digest ?? record.digest };
+    },
+    close() {
+      closed = true;
+      return writes;
+    },
+  };
+}

@@ -43,7 +43,6 @@ export interface TransferInput {
   onResumed?(offset: number): void;
   /** A stored upload is gone on the edge (404/410); the transfer continues with a new one. */
   onGone?(status: number): void;
-  onUrl?(url: string): void;
   onProgress?(offset: number): void;
   onChunkComplete?(offset: number): void;
   /** A PATCH body of this many bytes is about to be sent. */
@@ -172,9 +171,6 @@ export function startTransfer(input: TransferInput): TransferRun {
         retrying = true;
         input.onRetry?.({ failures, maxAttempts: input.retry.maxAttempts, status, code: answerOf(res).code, at: now + wait });
         return true;
-      },
-      onUploadUrlAvailable() {
-        if (upload?.url) input.onUrl?.(upload.url);
       },
       onProgress(sent) {
         recovered();

@@ -10,15 +10,18 @@ import type { UploadSnapshot, UploadState } from "../types.ts";
 export type HookState = "hashing" | "uploading" | "paused" | "interrupted" | "done" | "failed";
 
 /**
- * The library has two states the hook vocabulary lacks:
+ * The library has three states the hook vocabulary lacks:
  * - `busy` (another tab holds this upload's Web Lock) is `paused`: nothing runs in this tab and
  *   nothing is asked of the person; it continues here if the other tab closes;
  * - `queued` (waiting for a free slot) is `hashing`, the step it starts with.
+ * - `cancelled` has no row at all (isCancelled: the page removes it); were one drawn, it would
+ *   say `failed`, the only hook state that ends an upload without a blob.
  * `data-reason` ("other-tab", "queued") tells them apart from the real thing.
  */
 export function hookState(state: UploadState): HookState {
   if (state.kind === "busy") return "paused";
   if (state.kind === "queued") return "hashing";
+  if (state.kind === "cancelled") return "failed";
   return state.kind;
 }
 
@@ -49,6 +52,8 @@ export function stateLabel(state: UploadState): string {
       return "Done, verified";
     case "failed":
       return "Failed";
+    case "cancelled":
+      return "Cancelled";
   }
 }
 
@@ -78,7 +83,7 @@ export function rowMessage(snapshot: UploadSnapshot): string {
 
 /** A cancelled upload is gone for the person: its row goes away (the edge removed it too). */
 export function isCancelled(snapshot: UploadSnapshot): boolean {
-  return snapshot.state.kind === "failed" && snapshot.state.error.code === "CANCELLED";
+  return snapshot.state.kind === "cancelled";
 }
 
 /** Whether one click can continue this interrupted row (a kept file handle), or it needs the file again. */

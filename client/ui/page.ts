@@ -62,7 +62,7 @@ export function startPage(els: PageElements, uploader: PageUploader): { refresh(
   uploader.on((event) => {
     // Errors that do not end a row (a different file dropped for an interrupted one, a denied
     // permission, a file that could not be read at all) are said once, in the status line.
-    if (event.type === "error" && event.error.code !== "CANCELLED") say(`${event.upload.name}: ${event.error.message}`);
+    if (event.type === "error") say(`${event.upload.name}: ${event.error.message}`);
     schedule();
   });
   // Events are throttled by the library and rAF pauses in hidden tabs: a timer keeps the hooks fresh.

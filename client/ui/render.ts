@@ -219,7 +219,8 @@ export function createUploadList(els: UploadListElements): UploadList {
     }
     for (const [key, row] of rows) {
       if (!seen.has(key)) {
-        if (snapshots.some((s) => s.key === key && isCancelled(s))) announce.push(`${row.el.dataset.name}: Cancelled`);
+        const cancelled = snapshots.find((s) => s.key === key && isCancelled(s));
+        if (cancelled) announce.push(`${row.el.dataset.name}: ${stateLabel(cancelled.state)}`);
         row.el.remove();
         rows.delete(key);
         lastState.delete(key);
