@@ -27,6 +27,8 @@ export interface PeerClientOutput {
   url?: string;
   error?: string;
   rssPeak: number;
+  /** Milliseconds each PATCH took, request sent to response read, in order (the last one includes the server's finish). */
+  patchMs?: number[];
 }
 
 // The Node build exports FileUrlStorage; the package's types describe the browser build only.
@@ -39,10 +41,12 @@ let hashRead = 0;
 let transferred = 0;
 let resumedUploadAt: number | undefined;
 let rssPeak = 0;
+const patchMs: number[] = [];
+let patchStarted = 0;
 const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 50);
 
 const report = (extra: Partial<PeerClientOutput>) =>
-  writeSync(1, `${JSON.stringify({ killed: false, ms: performance.now() - t0, hashRead, transferred, resumedUploadAt, rssPeak, ...extra })}\n`);
+  writeSync(1, `${JSON.stringify({ killed: false, ms: performance.now() - t0, hashRead, transferred, resumedUploadAt, rssPeak, patchMs, ...extra })}\n`);
 
 let digest: string | undefined;
 if (input.hashFirst) {
@@ -63,6 +67,12 @@ const upload = new tus.Upload(createReadStream(input.file), {
   urlStorage: new FileUrlStorage(input.urlStorage),
   fingerprint: async () => `bench-peer:${input.file}:${size}`,
   storeFingerprintForResuming: true,
+  onBeforeRequest(req) {
+    if (req.getMethod() === "PATCH") patchStarted = performance.now();
+  },
+  onAfterResponse(req) {
+    if (req.getMethod() === "PATCH") patchMs.push(performance.now() - patchStarted);
+  },
   removeFingerprintOnSuccess: true,
   onProgress(sent) {
     transferred = sent;

@@ -105,6 +105,21 @@ describe("s3 driver: requests", () => {
     expect((await driver.list(p)).keys).toEqual([]);
   });
 
+  test("delete of one key is one body-less DeleteObject (the writer's per-part clean-up); an absent key is not an error", async () => {
+    const counter = countingFetch();
+    const driver = s3({ fetch: counter.fetch });
+    const p = prefix();
+    await driver.put(`${p}one`, "a");
+    counter.reset();
+    await driver.delete(`${p}one`);
+    await driver.delete(`${p}never-there`);
+    expect(counter.requests.map((r) => [r.method, new URL(r.url).search, r.sent])).toEqual([
+      ["DELETE", "", 0],
+      ["DELETE", "", 0],
+    ]);
+    await expect(driver.stat(`${p}one`)).rejects.toBeInstanceOf(PathNotFoundError);
+  });
+
   test("offset 0 of an empty object reads as empty (S3 itself answers 416 to any range of it)", async () => {
     const driver = s3();
     const key = `${prefix()}empty`;
