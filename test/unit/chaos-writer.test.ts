@@ -225,7 +225,9 @@ async function runUpload(
       }
     }
     try {
-      return await resumeUploadWriter(seen, { namespace: NAMESPACE, id }, writerOptions);
+      // The caller knows the upload was created (the session's record does the same): a missing
+      // `info` is then read again before it is believed.
+      return await resumeUploadWriter(seen, { namespace: NAMESPACE, id }, { ...writerOptions, exists: true });
     } catch (err) {
       if (!(err instanceof UploadUnknownError)) throw err;
       // No record: finished (the answer was lost), cancelled, never created, or a stale read.
