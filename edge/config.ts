@@ -18,7 +18,7 @@ export interface EdgeConfig {
   maxPatchSize: number;
   /** An upload expires this many seconds after its last write. */
   uploadTtlSeconds: number;
-  /** A request body idle this long is cut off (edge/body-chunks.ts). */
+  /** A request body idle this long is cut off (edge/writer/body-chunks.ts). */
   bodyIdleTimeoutMs: number;
   /** Open (unfinished) uploads one namespace may hold; a creation past it is 429 (edge/namespace-limits.ts). */
   maxOpenUploadsPerNamespace: number;

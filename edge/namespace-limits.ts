@@ -121,7 +121,8 @@ export async function reserveUpload(env: Env, namespace: string, uploadId: strin
   }
   const stub = namespaceStub(env, namespace);
   if (!stub) return;
-  const result = await stub.reserve(uploadId, length, expiresAt, { maxOpenUploads: config.maxOpenUploadsPerNamespace, maxOpenBytes: config.maxOpenBytesPerNamespace });
+  const limits = { maxOpenUploads: config.maxOpenUploadsPerNamespace, maxOpenBytes: config.maxOpenBytesPerNamespace };
+  const result = await stub.reserve(uploadId, length, expiresAt, limits);
   if (result.ok) return;
   const what =
     result.reason === "open-uploads"

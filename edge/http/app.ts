@@ -4,27 +4,19 @@
  * every upload request to that upload's Durable Object, which serialises them.
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
-import { formatReprDigest, parseDigest, parseReprDigest, type Sha256Digest, base64ToBytes } from "../../shared/digest.ts";
-import {
-
-  H,
-  OFFSET_OCTET_STREAM,
-  TUS_CHECKSUM_ALGORITHMS,
-  TUS_EXTENSIONS,
-  TUS_VERSION,
-  parseUploadMetadata,
-  type TusChecksumAlgorithm,
-} from "../../shared/protocol.ts";
+import { formatReprDigest, parseDigest, type Sha256Digest } from "../../shared/digest.ts";
+import { H, OFFSET_OCTET_STREAM, TUS_CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_VERSION, parseUploadMetadata } from "../../shared/protocol.ts";
 import { verifyToken } from "./auth.ts";
 import { blobResponseHeaders, readLinkedBlob } from "./blobs.ts";
 import { getConfig, type EdgeConfig } from "../config.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Env } from "../env.ts";
 import { ApiError, toApiError, unwrap, type Outcome } from "./errors.ts";
+import { bodyRequest, mergeDigest, parseLength, parseReprDigestHeader } from "./requests.ts";
 import { releaseReservation, reserveUpload } from "../namespace-limits.ts";
 import { isValidNamespace } from "../registry/paths.ts";
 import type { UploadObject } from "../upload-object.ts";
-import type { UploadStatus, WriteRequest } from "../upload/session.ts";
+import type { UploadStatus } from "../upload/session.ts";
 
 /** Hono context variables set by the middlewares below. */
 export interface AppVariables {
@@ -69,7 +61,8 @@ const tusVersion: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (method !== "OPTIONS" && method !== "GET") {
     const version = c.req.header(H.tusResumable);
     if (version !== TUS_VERSION) {
-      throw new ApiError(412, "TUS_VERSION_UNSUPPORTED", version ? `Tus-Resumable ${version} is not supported; use ${TUS_VERSION}` : "Tus-Resumable header required", {
+      const message = version ? `Tus-Resumable ${version} is not supported; use ${TUS_VERSION}` : "Tus-Resumable header required";
+      throw new ApiError(412, "TUS_VERSION_UNSUPPORTED", message, {
         headers: { "Tus-Version": TUS_VERSION },
       });
     }
@@ -85,7 +78,8 @@ const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new ApiError(
       503,
       "NOT_CONFIGURED",
-      "uploads are disabled: this worker has no UPLOAD_SECRET (set it with `wrangler secret put UPLOAD_SECRET` and mint tokens with `npm run token`) and ALLOW_ANONYMOUS is not true (for local use only)",
+      "uploads are disabled: this worker has no UPLOAD_SECRET (set it with `wrangler secret put UPLOAD_SECRET` and mint tokens with " +
+        "`npm run token`) and ALLOW_ANONYMOUS is not true (for local use only)",
     );
   }
   const header = c.req.header("authorization");
@@ -209,7 +203,9 @@ app.post("/files", async (c) => {
 
 app.get("/files/:id", async (c) => {
   // Hono answers HEAD with the GET route; tus defines only HEAD on an upload.
-  if (c.req.method !== "HEAD") throw new ApiError(405, "METHOD_NOT_ALLOWED", "use HEAD to read an upload's offset", { headers: { Allow: "HEAD, PATCH, DELETE, OPTIONS" } });
+  if (c.req.method !== "HEAD") {
+    throw new ApiError(405, "METHOD_NOT_ALLOWED", "use HEAD to read an upload's offset", { headers: { Allow: "HEAD, PATCH, DELETE, OPTIONS" } });
+  }
   const status = unwrap(await uploadStub(c).head(c.get("namespace")));
   const headers: Record<string, string> = {
     "Upload-Length": String(status.length),
@@ -278,77 +274,3 @@ function uploadStub(c: Context<AppEnv>): DurableObjectStub<UploadObject> {
   }
   return c.env.UPLOADS.get(doId) as DurableObjectStub<UploadObject>;
 }
-
-function parseLength(raw: string | undefined, config: EdgeConfig): number {
-  if (raw === undefined) throw new ApiError(400, "UPLOAD_LENGTH_INVALID", "Upload-Length header required");
-  if (!/^\d+$/.test(raw.trim())) throw new ApiError(400, "UPLOAD_LENGTH_INVALID", "Upload-Length must be a non-negative integer");
-  const length = Number(raw.trim());
-  if (!Number.isSafeInteger(length) || length > config.maxUploadSize) {
-    throw new ApiError(413, "UPLOAD_TOO_LARGE", `Upload-Length exceeds Tus-Max-Size ${config.maxUploadSize}`, {
-      headers: { "Tus-Max-Size": String(config.maxUploadSize) },
-    });
-  }
-  return length;
-}
-
-function parseReprDigestHeader(raw: string | undefined): Sha256Digest | undefined {
-  if (raw === undefined) return undefined;
-  const digest = parseReprDigest(raw);
-  if (digest === null) throw new ApiError(400, "DIGEST_MALFORMED", "Repr-Digest must carry sha-256=:<base64 of 32 bytes>:");
-  return digest;
-}
-
-function mergeDigest(a: Sha256Digest | undefined, b: Sha256Digest | undefined): Sha256Digest | undefined {
-  if (a && b && a !== b) throw new ApiError(400, "DIGEST_MALFORMED", "metadata digest and Repr-Digest disagree");
-  return a ?? b;
-}
-
-/** tus checksum extension: `Upload-Checksum: <sha1|sha256> <base64>`. */
-function parseChecksum(raw: string | undefined): WriteRequest["checksum"] {
-  if (raw === undefined) return undefined;
-  const [algorithm, value, extra] = raw.trim().split(/ +/);
-  if (!(TUS_CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm?.toLowerCase() ?? "")) {
-    throw new ApiError(400, "CHECKSUM_UNSUPPORTED", `Upload-Checksum algorithm must be one of ${TUS_CHECKSUM_ALGORITHMS.join(", ")}`);
-  }
-  const alg = algorithm!.toLowerCase() as TusChecksumAlgorithm;
-  const expected = value !== undefined && extra === undefined ? base64ToBytes(value) : undefined;
-  if (!expected || expected.length !== (alg === "sha1" ? 20 : 32)) {
-    throw new ApiError(400, "CHECKSUM_UNSUPPORTED", "Upload-Checksum value must be the base64 of the digest");
-  }
-  return { algorithm: alg, expected };
-}
-
-/**
- * The body part of a PATCH (or creation-with-upload POST), checked before a byte is read:
- * content type, Content-Length against the maximum chunk (413), Upload-Checksum syntax.
- * Returns undefined when there is no body.
- */
-async function bodyRequest(c: Context<AppEnv>, length: number | undefined, offset: number, creation: boolean): Promise<WriteRequest | undefined> {
-  const config = c.get("config");
-  const rawLength = c.req.header("content-length");
-  let contentLength: number | null = null;
-  if (rawLength !== undefined) {
-    if (!/^\d+$/.test(rawLength)) throw new ApiError(400, "BAD_REQUEST", "Content-Length invalid");
-    contentLength = Number(rawLength);
-  }
-  const body = c.req.raw.body;
-  if (creation) {
-    if (!body || contentLength === 0) return undefined;
-    const contentType = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
-    if (contentType !== OFFSET_OCTET_STREAM) {
-      throw new ApiError(415, "CONTENT_TYPE_INVALID", `a creation-with-upload body needs Content-Type: ${OFFSET_OCTET_STREAM}`);
-    }
-  }
-  if (contentLength !== null && contentLength > config.maxPatchSize) {
-    throw new ApiError(413, "UPLOAD_TOO_LARGE", `request body over Upload-Max-Chunk-Size ${config.maxPatchSize}; send smaller chunks`, {
-      headers: { "Upload-Max-Chunk-Size": String(config.maxPatchSize) },
-    });
-  }
-  if (length !== undefined && contentLength !== null && contentLength > length - offset) {
-    throw new ApiError(413, "UPLOAD_TOO_LARGE", `request body of ${contentLength} bytes exceeds the ${length - offset} bytes left of Upload-Length`);
-  }
-  const checksum = parseChecksum(c.req.header(H.uploadChecksum));
-  if (!body) return { offset, contentLength: 0, body: null, ...(checksum ? { checksum } : {}) };
-  return { offset, contentLength, body, ...(checksum ? { checksum } : {}) };
-}
-

@@ -6,7 +6,7 @@
  * Blobs are whatever uploaders sent, served from the API's own origin, so every answer is
  * hardened against being rendered there: `X-Content-Type-Options: nosniff`,
  * `Content-Security-Policy: sandbox` (no script, no same-origin access even if a browser renders
- * it), `Content-Disposition: attachment` (with the uploader's file name when known, edge/blob-meta.ts),
+ * it), `Content-Disposition: attachment` (with the uploader's file name when known, edge/registry/blob-meta.ts),
  * and `Vary: Authorization`, since the same URL answers differently per namespace.
  */
 import type { MiddlewareHandler } from "hono";

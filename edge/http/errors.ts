@@ -98,7 +98,8 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(460 as ContentfulStatusCode, "CHECKSUM_MISMATCH", "Upload-Checksum does not match the body; nothing kept");
   }
   if (err instanceof BodyTooLargeError) {
-    return new ApiError(413, "UPLOAD_TOO_LARGE", err.reason === "length" ? `request body exceeds the ${err.limit} bytes left of Upload-Length` : `request body over ${err.limit} bytes`);
+    const message = err.reason === "length" ? `request body exceeds the ${err.limit} bytes left of Upload-Length` : `request body over ${err.limit} bytes`;
+    return new ApiError(413, "UPLOAD_TOO_LARGE", message);
   }
   if (err instanceof UploadTooLargeError) return new ApiError(413, "UPLOAD_TOO_LARGE", `Upload-Length over ${err.max} bytes (10,000 parts)`);
   if (err instanceof UploadUnknownError) return new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
@@ -111,7 +112,9 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof HashStateUnavailableError) {
     return new ApiError(410, "UPLOAD_RESTART_REQUIRED", "the server can no longer verify this upload's bytes; it was removed: start the upload again");
   }
-  if (err instanceof StorageError && !(err instanceof InvalidPathError)) return unavailable("STORAGE_UNAVAILABLE", "the storage failed or timed out; nothing was lost: retry", err);
+  if (err instanceof StorageError && !(err instanceof InvalidPathError)) {
+    return unavailable("STORAGE_UNAVAILABLE", "the storage failed or timed out; nothing was lost: retry", err);
+  }
   if (err instanceof WriterClosedError || err instanceof UploadDataUnavailableError || err instanceof UploadChangedError) {
     return unavailable("STORAGE_UNAVAILABLE", "the upload's data is not readable yet; nothing was lost: retry", err);
   }

@@ -1,6 +1,6 @@
 /**
  * What an uploader said about a blob (Upload-Metadata `filename` and `filetype`), kept per
- * namespace beside the blob's link (edge/paths.ts layerMetaPath), so GET /blobs can answer
+ * namespace beside the blob's link (./paths.ts layerMetaPath), so GET /blobs can answer
  * `Content-Disposition: attachment; filename=...`. It is not in the link itself: the link must stay
  * exactly "sha256:<hex>" for Docker distribution. It is a hint, never a requirement: a blob without
  * it (linked before it existed, or by a registry) is served as a plain attachment, and a meta that

@@ -1,7 +1,7 @@
 /**
  * Blob and link helpers over the distribution layout (distribution's linkedBlobStore, reduced):
  * is a blob present, is it linked into a namespace, link it, stream it, and the upload
- * directories the purge walks. Keys come from edge/paths.ts only.
+ * directories the purge walks. Keys come from ./paths.ts only.
  */
 import { parseDigest, type Sha256Digest } from "../../shared/digest.ts";
 import { blobDataPath, layerLinkPath, parseUploadKey, repositoriesPrefix, uploadPrefix } from "./paths.ts";

@@ -1,5 +1,5 @@
 /**
- * A fault-injecting wrapper for any StorageDriver, for the chaos suite (issue 14): the writer and
+ * A fault-injecting wrapper for any StorageDriver, for the chaos suite (test/unit/chaos-*.test.ts): the writer and
  * the upload session must survive a store that fails, answers late, loses answers, lags behind its
  * own writes, or a process killed between any two storage calls. Everything is drawn from one
  * seeded PRNG (mulberry32), so a failing schedule is replayed by its seed; nothing here reads

@@ -1,7 +1,7 @@
 /**
  * The driver over a Workers R2 binding. R2 is strongly consistent and enforces the multipart
  * rules itself; the binding has no copy, so `copy` is absent and callers copy by streaming
- * ranges (see edge/writer.ts). R2 reports failures as plain Errors whose message ends in a
+ * ranges (see edge/writer/writer.ts). R2 reports failures as plain Errors whose message ends in a
  * numeric code, e.g. "completeMultipartUpload: ... (10048)"; those codes are mapped to the
  * typed errors of ./driver.ts here.
  *

@@ -338,7 +338,10 @@ function status(record: SessionRecord, offset: number): UploadStatus {
 }
 
 function offsetMismatch(current: number): ApiError {
-  return new ApiError(409, "OFFSET_MISMATCH", `Upload-Offset must be ${current}`, { details: { offset: current }, headers: { "Upload-Offset": String(current) } });
+  return new ApiError(409, "OFFSET_MISMATCH", `Upload-Offset must be ${current}`, {
+    details: { offset: current },
+    headers: { "Upload-Offset": String(current) },
+  });
 }
 
 function tooLarge(bodyLength: number | null, remaining: number): ApiError {

@@ -1,6 +1,6 @@
 /**
  * Copies through this worker, for stores without a server-side copy (the R2 binding has none).
- * Both the finish's move (edge/writer.ts) and the move of the parts stored before a digest was
+ * Both the finish's move (./finish.ts) and the move of the parts stored before a digest was
  * declared mid-upload use one ranged GET per part streamed into `uploadPart`: memory stays at
  * about one part, and objects above 5 GiB (a single PUT's limit) work.
  */

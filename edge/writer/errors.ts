@@ -1,5 +1,5 @@
 /**
- * Errors of the upload writer (edge/writer.ts). Each carries the fields the HTTP layer needs to
+ * Errors of the upload writer (./writer.ts). Each carries the fields the HTTP layer needs to
  * answer (tus status codes in the comments); storage failures arrive as the StorageError family
  * of edge/storage/driver.ts instead.
  */

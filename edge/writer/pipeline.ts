@@ -1,5 +1,5 @@
 /**
- * The upload writer's body pipeline (edge/writer.ts, `write`): cuts a request body into full
+ * The upload writer's body pipeline (./writer.ts, `write`): cuts a request body into full
  * parts and stores each while the next one is received, so the client is not held back while a
  * part travels to the store.
  *
@@ -17,10 +17,9 @@
  * The next part's upload does not wait for this part's commit (its small writes to the store and
  * the record): the store is kept busy with part bytes instead of idling once per part (bench
  * item 3). A part uploaded whose predecessor then fails to commit is never committed; a later
- * writer uploads that part number again, which replaces it. (Streaming a part to the store
- * while its bytes arrive, to spare the store its idle wait at each PATCH's first part, was
- * measured and dropped: workerd then kept memory per streamed part, bench item 7 going from
- * 1.23x to 1.31-1.45x RSS between 256 MiB and 2 GiB; docs/bench.md, session 4.)
+ * writer uploads that part number again, which replaces it. A part is buffered whole rather than
+ * streamed to the store as its bytes arrive: workerd keeps memory per streamed part, so memory
+ * would grow with the upload (docs/bench.md, item 7).
  * Only exactly full parts are sent; the bytes after the last one (`pending`) are the caller's to
  * commit as the tail. A failed stage is remembered (`failed`), surfaces at the next boundary, the
  * next chunk, or `drain`, and stops the pipeline: nothing is committed after a gap, and the bytes

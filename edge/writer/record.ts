@@ -183,7 +183,9 @@ export class StoredUpload {
     await driver.put(uploadStartedAtPath(namespace, id), now);
     let info: UploadInfo;
     if (length <= partSize) info = { ...fields, layout: "tail", ...(declaredDigest !== undefined ? { declaredDigest } : {}) };
-    else if (declaredDigest !== undefined) info = { ...fields, layout: "at-blob", declaredDigest, multipart: await driver.createMultipart(blobDataPath(declaredDigest)) };
+    else if (declaredDigest !== undefined) {
+      info = { ...fields, layout: "at-blob", declaredDigest, multipart: await driver.createMultipart(blobDataPath(declaredDigest)) };
+    }
     else info = { ...fields, layout: "staged", multipart: await driver.createMultipart(uploadDataPath(namespace, id)) };
     try {
       const stored = await driver.put(uploadInfoPath(namespace, id), JSON.stringify(toStored(info)), { onlyIf: { doesNotExist: true } });
