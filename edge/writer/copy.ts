@@ -36,7 +36,24 @@ export async function streamCopy(driver: StorageDriver, from: string, to: string
   try {
     await upload.complete(await copyParts(driver, from, upload, size, partSize));
   } catch (err) {
-    await upload.abort().catch(() => undefined);
+    await abortUnrecorded(upload);
     throw err;
+  }
+}
+
+/**
+ * Aborts a multipart upload that nothing else records (its creation's record could not be
+ * written, or a copy into it failed): a few attempts, never throwing, since the caller is already
+ * reporting the error that brought it here. One still left open is removed by the store's own
+ * expiry of incomplete uploads (R2: 7 days; S3: a lifecycle rule).
+ */
+export async function abortUnrecorded(upload: MultipartUpload, attempts = 3): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    try {
+      await upload.abort();
+      return;
+    } catch {
+      // tried again below; the driver has already retried transient faults itself
+    }
   }
 }

@@ -24,6 +24,7 @@ import {
 } from "../registry/paths.ts";
 import { readAll } from "../storage/body.ts";
 import { PathNotFoundError, PreconditionFailedError, type StorageDriver, type UploadedPart } from "../storage/driver.ts";
+import { abortUnrecorded } from "./copy.ts";
 import { UploadChangedError, UploadExistsError, UploadUnknownError } from "./errors.ts";
 
 /** A multipart upload as the store names it. */
@@ -192,7 +193,7 @@ export class StoredUpload {
       return new StoredUpload(driver, info, stored.etag, [], new Uint8Array(0));
     } catch (err) {
       // The multipart upload is recorded nowhere else: abort it, or it stays open for good.
-      if (info.layout !== "tail") await driver.resumeMultipart(info.multipart.key, info.multipart.uploadId).abort().catch(() => undefined);
+      if (info.layout !== "tail") await abortUnrecorded(driver.resumeMultipart(info.multipart.key, info.multipart.uploadId));
       if (err instanceof PreconditionFailedError) throw new UploadExistsError(namespace, id);
       throw err;
     }
