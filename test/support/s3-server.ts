@@ -15,7 +15,7 @@
  * S3_TEST_SECRET_ACCESS_KEY; the bucket must exist) to run the same tests against another store
  * (MinIO, AWS) instead of starting RGW.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -83,7 +83,22 @@ export async function startRgw(options: { bucket?: string; ramMib?: number; port
   const [port, monPort] = [options.port ?? (await freePort()), await freePort()];
   const args = ["up", "--dir", dir, "--port", String(port), "--mon-port", String(monPort), "--ram-mib", String(options.ramMib ?? RAM_MIB)];
   const started = performance.now();
+  // The daemons detach, so a run killed before its teardown (Ctrl-C twice, a CI timeout, SIGKILL)
+  // would leave them holding their RAM: a watcher takes them down once this process is gone.
+  const watcher = spawn(
+    "bash",
+    ["-c", 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; bash "$2" down --dir "$3"; rm -rf "$4"', "rgw-watch", String(process.pid), SCRIPT, dir, directory],
+    { detached: true, stdio: "ignore" },
+  );
+  watcher.unref();
   const close = async () => {
+    if (watcher.pid !== undefined) {
+      try {
+        process.kill(watcher.pid);
+      } catch {
+        // Already gone.
+      }
+    }
     await run("bash", [SCRIPT, "down", "--dir", dir]).catch(() => undefined);
     await rm(directory, { recursive: true, force: true });
   };
