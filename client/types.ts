@@ -18,6 +18,21 @@ export type UploadState =
 
 export type UploadStateKind = UploadState["kind"];
 
+/**
+ * Whether a copy of the file is kept in this browser (the origin private file system, OPFS), so
+ * that after a crash the upload continues from it without the person finding the file again.
+ * The copy is written while the file is hashed, never behind the hash (client/staging/).
+ */
+export type StagedState =
+  | { kind: "off" } // the integrator turned staging off (`staging: false`)
+  | { kind: "unavailable" } // no OPFS in this browser (or it refused): after a crash the file may be needed again
+  | { kind: "over-limit"; why: "limit" | "quota"; limit: number } // larger than `stageLimit` (limit) or the free storage (quota)
+  | { kind: "writing"; bytes: number } // being copied alongside the hashing
+  | { kind: "kept" } // the whole file is kept in this browser
+  | { kind: "full" } // storage ran full while copying: the copy was dropped, the upload goes on
+  | { kind: "unusable" } // the kept copy did not match the file's fingerprint: not used, removed
+  | { kind: "none" }; // nothing kept (e.g. hashed in an earlier session before the copy existed)
+
 /** An error a person can read, with a machine code. `retryable` says whether resume may help. */
 export interface UploadError {
   code:
@@ -81,6 +96,10 @@ export interface UploadSnapshot {
   notice?: UploadError;
   /** Set while the transfer waits to try a failed request again; the state stays as it was. */
   retry?: RetryState;
+  /** Whether a copy is kept in this browser so a crash costs no file search (browsers only; absent in Node). */
+  staged?: StagedState;
+  /** True when this session reads the bytes from the copy kept in this browser, not from the person's file. */
+  fromCopy?: boolean;
 }
 
 /** The transfer is waiting to try a failed request again (a fault of the server, its store or the network). */
@@ -147,4 +166,12 @@ export interface UploaderOptions {
   hashFirst?: boolean | number;
   /** Upper bounds in bytes per second, e.g. to keep a laptop cool or leave bandwidth to others. */
   limitRate?: { hash?: number; transfer?: number };
+  /**
+   * Browsers: keep a copy of each file in the origin private file system while it is hashed, so
+   * after a crash the upload continues without the file (no search, no permission prompt).
+   * Default true; `false` keeps nothing in the browser beyond the small records.
+   */
+  staging?: boolean;
+  /** Files larger than this many bytes are not copied (nor when the browser's free quota is smaller). Default 4 GiB. */
+  stageLimit?: number;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import type { UploadSnapshot } from "../types.ts";
 import { formatBytes, formatEta } from "../progress.ts";
-import { hookState, rowMessage } from "./format.ts";
+import { canResumeWithoutFile, hookState, rowMessage, stagedHook, stagedText } from "./format.ts";
 
 const base: UploadSnapshot = {
   key: "k",
@@ -46,5 +46,27 @@ describe("format", () => {
     expect(rowMessage({ ...base, state: { kind: "failed", error: { code: "NETWORK", message: "", retryable: true } } })).toMatch(
       /connection .* lost\. Check your connection, then press Resume\./,
     );
+  });
+
+  test("the copy kept in this browser: data-staged, the row's line, and one click to resume from it", () => {
+    expect(stagedHook(undefined)).toBeUndefined();
+    expect(stagedHook({ kind: "kept" })).toBe("true");
+    expect(stagedHook({ kind: "writing", bytes: 1 })).toBe("writing");
+    expect(stagedHook({ kind: "full" })).toBe("full");
+    expect(stagedHook({ kind: "off" })).toBe("off");
+    for (const kind of ["unavailable", "unusable", "none"] as const) expect(stagedHook({ kind })).toBe("false");
+    expect(stagedHook({ kind: "over-limit", why: "quota", limit: 1 })).toBe("false");
+
+    expect(stagedText({ ...base, staged: { kind: "kept" } })).toBe("Kept in this browser so it can continue after a crash.");
+    expect(stagedText({ ...base, staged: { kind: "over-limit", why: "limit", limit: 1024 } })).toMatch(/^Not kept in this browser \(larger than 1\.0 KiB\)/);
+    expect(stagedText({ ...base, staged: { kind: "kept" }, fromCopy: true })).toBe("Continuing from the copy kept in this browser.");
+    expect(stagedText({ ...base, staged: { kind: "off" } })).toBe("");
+    expect(stagedText({ ...base, state: { kind: "done", digest: `sha256:${"0".repeat(64)}`, blobUrl: "/b", bytesSent: 10 }, staged: { kind: "kept" } })).toBe("");
+
+    const interrupted: UploadSnapshot = { ...base, state: { kind: "interrupted", reason: "reload" } };
+    expect(canResumeWithoutFile(interrupted)).toBe(false);
+    expect(canResumeWithoutFile({ ...interrupted, staged: { kind: "kept" } })).toBe(true);
+    expect(rowMessage({ ...interrupted, staged: { kind: "kept" } })).toMatch(/continue from the copy kept in this browser/);
+    expect(canResumeWithoutFile({ ...base, state: { kind: "interrupted", reason: "needs-file" }, staged: { kind: "unusable" } })).toBe(false);
   });
 });

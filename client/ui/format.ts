@@ -4,7 +4,8 @@
  * ../progress.ts and what an error code means from ../errors.ts, as for the CLI.
  */
 import { ERROR_MEANINGS } from "../errors.ts";
-import type { UploadSnapshot, UploadState } from "../types.ts";
+import { formatBytes } from "../progress.ts";
+import type { StagedState, UploadSnapshot, UploadState } from "../types.ts";
 
 /** The test-hook state vocabulary (docs/page.md "Test hooks", a contract). */
 export type HookState = "hashing" | "uploading" | "paused" | "interrupted" | "done" | "failed";
@@ -70,6 +71,7 @@ export function rowMessage(snapshot: UploadSnapshot): string {
     case "interrupted":
       if (state.reason === "needs-file") return "Drop or choose the same file again to continue where it stopped.";
       if (state.reason === "needs-permission") return "Press Resume and allow the browser to read the file again.";
+      if (hasCopy(snapshot) && !snapshot.hasHandle) return "Press Resume to continue from the copy kept in this browser; no need to find the file.";
       return snapshot.hasHandle ? "Press Resume to continue." : "Drop or choose the same file again to continue where it stopped.";
     case "busy":
       return "Another tab of this page is uploading this file; it continues here if that tab closes.";
@@ -86,7 +88,63 @@ export function isCancelled(snapshot: UploadSnapshot): boolean {
   return snapshot.state.kind === "cancelled";
 }
 
-/** Whether one click can continue this interrupted row (a kept file handle), or it needs the file again. */
+/** Whether one click can continue this interrupted row (a kept file handle or copy), or it needs the file again. */
 export function canResumeWithoutFile(snapshot: UploadSnapshot): boolean {
-  return snapshot.state.kind === "interrupted" && snapshot.state.reason !== "needs-file" && snapshot.hasHandle;
+  return snapshot.state.kind === "interrupted" && snapshot.state.reason !== "needs-file" && (snapshot.hasHandle || hasCopy(snapshot));
+}
+
+function hasCopy(snapshot: UploadSnapshot): boolean {
+  return snapshot.staged?.kind === "kept";
+}
+
+/**
+ * `data-staged` (docs/page.md): `true` the whole file is kept in this browser, `writing` the copy
+ * is being written, `full` storage ran full and the copy was dropped, `off` turned off by the
+ * integrator, `false` nothing kept (no OPFS, over the limit or the quota, a copy that failed its
+ * check). Absent when the library says nothing (Node, or a finished or cancelled upload).
+ */
+export function stagedHook(staged: StagedState | undefined): string | undefined {
+  switch (staged?.kind) {
+    case undefined:
+      return undefined;
+    case "kept":
+      return "true";
+    case "writing":
+      return "writing";
+    case "full":
+      return "full";
+    case "off":
+      return "off";
+    default:
+      return "false";
+  }
+}
+
+/**
+ * The row's line about the copy kept in this browser, in plain words: people should know that a
+ * crash costs them nothing (or that it would cost them the file search, and why).
+ */
+export function stagedText(snapshot: UploadSnapshot): string {
+  const { staged, state } = snapshot;
+  if (state.kind === "done" || state.kind === "cancelled" || !staged) return "";
+  if (snapshot.fromCopy) return "Continuing from the copy kept in this browser.";
+  switch (staged.kind) {
+    case "kept":
+      return "Kept in this browser so it can continue after a crash.";
+    case "writing":
+      return "Being kept in this browser so it can continue after a crash.";
+    case "over-limit":
+      return staged.why === "limit"
+        ? `Not kept in this browser (larger than ${formatBytes(staged.limit)}): after a crash the file may have to be given again.`
+        : "Not kept in this browser (not enough browser storage free): after a crash the file may have to be given again.";
+    case "unavailable":
+      return "Not kept in this browser (it cannot store a copy): after a crash the file may have to be given again.";
+    case "full":
+      return "Browser storage ran full, so no copy is kept; the upload goes on.";
+    case "unusable":
+      return "The copy kept in this browser did not match the file, so it was not used.";
+    case "off":
+    case "none":
+      return "";
+  }
 }

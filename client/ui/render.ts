@@ -11,7 +11,7 @@ import { digestHex } from "../../shared/digest.ts";
 import type { Progress, UploadSnapshot } from "../types.ts";
 import { h, setAttr, setHidden, setText } from "./dom.ts";
 import { formatBytes, formatEta, formatRate, percent } from "../progress.ts";
-import { canResumeWithoutFile, hookReason, hookState, isCancelled, rowMessage, stateLabel } from "./format.ts";
+import { canResumeWithoutFile, hookReason, hookState, isCancelled, rowMessage, stagedHook, stagedText, stateLabel } from "./format.ts";
 
 export type RowAction = "pause" | "resume" | "cancel" | "choose";
 
@@ -41,6 +41,8 @@ interface Row {
   hash: Meter;
   transfer: Meter;
   message: HTMLElement;
+  /** Whether a copy is kept in this browser (stagedText). */
+  staged: HTMLElement;
   result: HTMLElement;
   digest: HTMLElement;
   link: HTMLAnchorElement;
@@ -52,48 +54,50 @@ let nextId = 0;
 
 function meter(label: string, keyId: string): { el: HTMLElement; meter: Meter } {
   const id = `${keyId}-${label.toLowerCase()}`;
-  const progress = h("progress", { id, max: "1", value: "0" });
-  const stats = h("span", { class: "meter__stats", id: `${id}-stats` });
+  const progress = h("progress", { id, max: "1", value: "0", part: "progress" });
+  const stats = h("span", { class: "meter__stats", part: "meter-stats", id: `${id}-stats` });
   // The stats (percent, speed, time left) describe the bar for screen readers.
   progress.setAttribute("aria-describedby", stats.id);
-  const el = h("div", { class: "meter" }, h("label", { for: id, class: "meter__label" }, label), progress, stats);
+  const el = h("div", { class: "meter", part: "meter" }, h("label", { for: id, class: "meter__label" }, label), progress, stats);
   return { el, meter: { progress, stats } };
 }
 
 function button(action: RowAction, text: string): HTMLButtonElement {
-  return h("button", { type: "button", class: `btn btn--${action}`, "data-action": action }, text);
+  return h("button", { type: "button", class: `btn btn--${action}`, part: `button button-${action}`, "data-action": action }, text);
 }
 
 function createRow(key: string): Row {
   const id = `upload-${++nextId}`;
-  const name = h("span", { class: "upload__name", id: `${id}-name` });
-  const size = h("span", { class: "upload__size" });
-  const state = h("span", { class: "upload__state" });
+  const name = h("span", { class: "upload__name", part: "row-name", id: `${id}-name` });
+  const size = h("span", { class: "upload__size", part: "row-size" });
+  const state = h("span", { class: "upload__state", part: "row-state" });
   const hash = meter("Hashing", id);
   const transfer = meter("Uploading", id);
-  const message = h("p", { class: "upload__message" });
-  const digest = h("code", { class: "upload__digest" });
-  const link = h("a", { class: "upload__link" }, "Open the uploaded file");
+  const message = h("p", { class: "upload__message", part: "row-message" });
+  const staged = h("p", { class: "upload__staged" });
+  const digest = h("code", { class: "upload__digest", part: "digest" });
+  const link = h("a", { class: "upload__link", part: "link" }, "Open the uploaded file");
   const note = h("span", { class: "upload__note" });
-  const result = h("p", { class: "upload__result" }, "SHA-256 verified: ", digest, " ", link, note);
+  const result = h("p", { class: "upload__result", part: "row-result" }, "SHA-256 verified: ", digest, " ", link, note);
   const buttons = {
     pause: button("pause", "Pause"),
     resume: button("resume", "Resume"),
     choose: button("choose", "Choose the file…"),
     cancel: button("cancel", "Cancel"),
   };
-  const actions = h("div", { class: "upload__actions" }, buttons.pause, buttons.resume, buttons.choose, buttons.cancel);
+  const actions = h("div", { class: "upload__actions", part: "actions" }, buttons.pause, buttons.resume, buttons.choose, buttons.cancel);
   const el = h(
     "li",
-    { class: "upload", "data-testid": "upload", "data-key": key, "aria-labelledby": name.id },
+    { class: "upload", part: "row", "data-testid": "upload", "data-key": key, "aria-labelledby": name.id },
     h("div", { class: "upload__head" }, name, size, state),
     hash.el,
     transfer.el,
     message,
+    staged,
     result,
     actions,
   );
-  return { el, name, size, state, hash: hash.meter, transfer: transfer.meter, message, result, digest, link, note, buttons };
+  return { el, name, size, state, hash: hash.meter, transfer: transfer.meter, message, staged, result, digest, link, note, buttons };
 }
 
 function updateMeter(m: Meter, p: Progress, running: boolean): void {
@@ -134,6 +138,8 @@ export function updateRow(row: Row, s: UploadSnapshot): void {
   // What this session actually hashed and sent (the library's counters): what a resume saved.
   setAttr(el, "data-session-hashed", String(s.counters.hashRead));
   setAttr(el, "data-session-sent", String(s.counters.sent));
+  setAttr(el, "data-staged", stagedHook(s.staged));
+  setAttr(el, "data-source", s.fromCopy ? "copy" : undefined);
 
   setText(row.name, s.name);
   setAttr(row.name, "title", s.name);
@@ -147,6 +153,9 @@ export function updateRow(row: Row, s: UploadSnapshot): void {
   setText(row.message, message);
   setHidden(row.message, message === "");
   setAttr(row.message, "role", s.state.kind === "failed" ? "alert" : undefined);
+  const staged = stagedText(s);
+  setText(row.staged, staged);
+  setHidden(row.staged, staged === "");
 
   const done = s.state.kind === "done";
   setHidden(row.result, !done);
@@ -204,8 +213,9 @@ export function createUploadList(els: UploadListElements): UploadList {
         // Keep the snapshot order; move only rows that are out of place (moving loses focus).
         const want: Element | null = prev ? prev.nextElementSibling : list.firstElementChild;
         if (want !== row.el) {
-          const hadFocus = row.el.contains(document.activeElement);
-          const focused = document.activeElement;
+          // Inside a shadow root, document.activeElement is the host: ask the list's own root.
+          const focused = (list.getRootNode() as Document | ShadowRoot).activeElement;
+          const hadFocus = row.el.contains(focused);
           list.insertBefore(row.el, want);
           if (hadFocus && focused instanceof HTMLElement) focused.focus();
         }
