@@ -28,7 +28,7 @@ import {
 } from "./sha256-state.ts";
 
 export { HashStateError } from "./sha256-state.ts";
-export { SHA256_STATE_MAX_LENGTH, SHA256_STATE_MIN_LENGTH, SHA256_STATE_VERSION } from "./sha256-state.ts";
+export { SHA256_STATE_MAX_LENGTH, SHA256_STATE_MIN_LENGTH } from "./sha256-state.ts";
 
 /** An incremental SHA-256 whose state can be saved between requests or page loads. */
 export interface ResumableSha256 {
@@ -78,12 +78,6 @@ export async function createResumableSha256(options: ResumableSha256Options = {}
   return hasher;
 }
 
-/** One-shot SHA-256 of in-memory bytes. */
-export async function sha256(data: Uint8Array, module?: WebAssembly.Module): Promise<Uint8Array> {
-  const hasher = await createResumableSha256(module ? { module } : {});
-  hasher.update(data);
-  return hasher.digest();
-}
 
 /** What checkEngineLayout drives: a hasher plus raw access to its midstate. */
 export interface Sha256Engine extends Sha256Hasher {

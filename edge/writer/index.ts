@@ -9,7 +9,7 @@ import type { HasherFactory } from "./hashers.ts";
 
 export { createUploadWriter, resumeUploadWriter } from "./writer.ts";
 export * from "./errors.ts";
-export type { ChecksumFactory, ChecksumHasher } from "./checksum.ts";
+export type { ChecksumFactory } from "./checksum.ts";
 export type { HasherFactory } from "./hashers.ts";
 
 

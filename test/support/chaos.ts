@@ -202,10 +202,6 @@ export function uploadIdOf(n: number): string {
   return sha256Hex(new TextEncoder().encode(`chaos-upload-${n}`));
 }
 
-export function isDigest(value: string): value is Sha256Digest {
-  return parseDigest(value) !== undefined;
-}
-
 /**
  * What a chaos run did and found. Everything a long run prints (schedules, faults by kind, crashes,
  * uploads finished, lost, unverified publications) and the violations that make a run fail.
