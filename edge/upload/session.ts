@@ -103,11 +103,13 @@ export class UploadSession {
   }
 
   /** The record if it belongs to `namespace` and has not expired; 404 / 410 otherwise. */
-  async #owned(namespace: string): Promise<SessionRecord> {
+  async #owned(namespace: string, opts: { removing?: boolean } = {}): Promise<SessionRecord> {
     const record = await this.#ctx.record();
     if (!record || record.namespace !== namespace) throw new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
-    // A removal (DELETE, expiry) cut short is gone all the same; the alarm completes it.
-    if (record.removing) throw new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
+    // A removal (DELETE, expiry) cut short is gone all the same; the alarm, or a DELETE sent
+    // again (which is let through to finish it), completes it.
+    if (record.removing && !opts.removing) throw new ApiError(404, "UPLOAD_UNKNOWN", "upload unknown");
+    if (record.removing) return record;
     if (this.now() >= record.expiresAt) throw new ApiError(410, "UPLOAD_EXPIRED", "upload expired");
     return record;
   }
@@ -201,7 +203,7 @@ export class UploadSession {
 
   /** DELETE: abort the multipart, remove every key, forget the upload. */
   terminate(namespace: string): Promise<void> {
-    return this.#mapped(() => this.#serial(async () => remove(this.#ctx, await this.#owned(namespace))));
+    return this.#mapped(() => this.#serial(async () => remove(this.#ctx, await this.#owned(namespace, { removing: true }))));
   }
 
   /**
