@@ -102,150 +102,185 @@ function exitCodeFor(error: UploadError): number {
   return EXIT.failed;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  const parse = (a: string[]) =>
-    parseArgs({
-      args: a,
-      allowPositionals: true,
-      options: {
-        endpoint: { type: "string" },
-        token: { type: "string" },
-        "state-dir": { type: "string" },
-        "chunk-size": { type: "string" },
-        "limit-rate": { type: "string" },
-        "max-attempts": { type: "string" },
-        quiet: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  let endpoint: string;
-  let chunkSize: number | undefined;
-  let limitRate: number | undefined;
-  let maxAttempts: number | undefined;
-  let path: string;
-  try {
-    args = parse(argv);
-    if (args.values.help) {
-      process.stdout.write(`${USAGE}\n`);
-      return EXIT.ok;
-    }
-    const [command, file, ...extra] = args.positionals;
-    if (command !== "upload") throw new UsageError(command ? `unknown command "${command}"` : "missing command");
-    if (!file) throw new UsageError("missing <file>");
-    if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(" ")} (one file per run)`);
-    path = file;
-    const rawEndpoint = args.values.endpoint ?? process.env.EDGE_UPLOAD_ENDPOINT;
-    if (!rawEndpoint) throw new UsageError("missing --endpoint (or EDGE_UPLOAD_ENDPOINT)");
-    endpoint = normaliseEndpoint(rawEndpoint);
-    if (args.values["chunk-size"]) chunkSize = parseSize(args.values["chunk-size"], "--chunk-size");
-    if (args.values["limit-rate"]) limitRate = parseSize(args.values["limit-rate"], "--limit-rate");
-    if (args.values["max-attempts"] !== undefined) maxAttempts = parseAttempts(args.values["max-attempts"]);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`edge-upload: ${message}\n\n${USAGE}\n`);
-    return EXIT.usage;
-  }
+/** What the command line asks for, once parsed and checked. */
+interface CliArgs {
+  path: string;
+  endpoint: string;
+  token: string | undefined;
+  stateDir: string | undefined;
+  chunkSize: number | undefined;
+  limitRate: number | undefined;
+  maxAttempts: number;
+  quiet: boolean;
+}
 
-  let file: File;
+/** Parses argv; "help" when usage was asked for. Throws UsageError (or a parse error) on bad input. */
+function parseCli(argv: string[]): CliArgs | "help" {
+  const args = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      endpoint: { type: "string" },
+      token: { type: "string" },
+      "state-dir": { type: "string" },
+      "chunk-size": { type: "string" },
+      "limit-rate": { type: "string" },
+      "max-attempts": { type: "string" },
+      quiet: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (args.values.help) return "help";
+  const [command, file, ...extra] = args.positionals;
+  if (command !== "upload") throw new UsageError(command ? `unknown command "${command}"` : "missing command");
+  if (!file) throw new UsageError("missing <file>");
+  if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(" ")} (one file per run)`);
+  const rawEndpoint = args.values.endpoint ?? process.env.EDGE_UPLOAD_ENDPOINT;
+  if (!rawEndpoint) throw new UsageError("missing --endpoint (or EDGE_UPLOAD_ENDPOINT)");
+  const { values } = args;
+  return {
+    path: file,
+    endpoint: normaliseEndpoint(rawEndpoint),
+    token: values.token ?? process.env.EDGE_UPLOAD_TOKEN,
+    stateDir: values["state-dir"],
+    chunkSize: values["chunk-size"] ? parseSize(values["chunk-size"], "--chunk-size") : undefined,
+    limitRate: values["limit-rate"] ? parseSize(values["limit-rate"], "--limit-rate") : undefined,
+    maxAttempts: values["max-attempts"] !== undefined ? parseAttempts(values["max-attempts"]) : NODE_MAX_ATTEMPTS,
+    quiet: values.quiet,
+  };
+}
+
+/** The file to upload, or the exit code after saying why it cannot be read. */
+async function openFile(path: string): Promise<File | number> {
   try {
-    file = await fileFromPath(path);
+    return await fileFromPath(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
     process.stderr.write(`edge-upload: cannot read ${path}: ${why}\n`);
     return EXIT.file;
   }
+}
 
-  const quiet = args.values.quiet;
-  const tty = process.stderr.isTTY === true;
+export async function main(argv: string[]): Promise<number> {
+  let args: CliArgs | "help";
+  try {
+    args = parseCli(argv);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`edge-upload: ${message}\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  if (args === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const file = await openFile(args.path);
+  if (typeof file === "number") return file;
+
   const uploader = createNodeUploader({
-    endpoint,
-    token: args.values.token ?? process.env.EDGE_UPLOAD_TOKEN,
-    stateDir: args.values["state-dir"],
-    chunkSize,
-    limitRate: limitRate ? { transfer: limitRate } : undefined,
-    retry: { maxAttempts: maxAttempts ?? NODE_MAX_ATTEMPTS },
+    endpoint: args.endpoint,
+    token: args.token,
+    stateDir: args.stateDir,
+    chunkSize: args.chunkSize,
+    limitRate: args.limitRate ? { transfer: args.limitRate } : undefined,
+    retry: { maxAttempts: args.maxAttempts },
     // A terminal user waits for the network, not the hasher: hash first when it lets the edge
     // skip a file it already has, unless the file is huge.
     hashFirst: 1024 * 1024 * 1024,
     concurrency: 1,
   });
-
   return new Promise<number>((resolve) => {
-    let lastLine = 0;
-    let announcedRetry = "";
-    const announced = new Set<string>();
-    const finish = (code: number) => {
-      if (tty && !quiet) process.stderr.write("\n");
+    const report = createReporter(uploader, args.quiet, (code) => {
       uploader.destroy();
       resolve(code);
-    };
-    process.once("SIGINT", () => {
-      const u = uploader.list()[0];
-      const stop = u ? uploader.pause(u.key) : Promise.resolve();
-      void stop.finally(() => {
-        process.stderr.write(`${tty ? "\n" : ""}edge-upload: interrupted; progress saved. Run the same command again to continue.\n`);
-        finish(EXIT.interrupted);
-      });
     });
-    uploader.on((event) => {
-      const u = event.upload;
-      if (event.type === "error") {
-        if (event.error.code === "UPLOAD_GONE") {
-          process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${event.error.message}\n`);
-          return;
-        }
-        const stopped = u.state.kind === "failed" || !u.key;
-        // The retries ran out on a fault that may pass: say how to continue.
-        const again = stopped && event.error.retryable && (event.error.code === "SERVER" || event.error.code === "NETWORK");
-        process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${event.error.message}${again ? " Run the same command again to continue where it stopped." : ""}\n`);
-        if (stopped) finish(exitCodeFor(event.error));
-        return;
-      }
-      // Each offset is known at a different moment (checkpoint read, then the edge's HEAD).
-      for (const [what, at] of [
-        ["hashing", u.resumedHashAt],
-        ["upload", u.resumedUploadAt],
-      ] as const) {
-        if (at === undefined || announced.has(what) || quiet) continue;
-        announced.add(what);
-        process.stderr.write(`${tty ? "\n" : ""}edge-upload: resuming ${u.name}: ${what} at ${formatBytes(at)}\n`);
-      }
-      if (u.state.kind === "done") {
-        if (!quiet) process.stderr.write(`${tty ? "\r" : ""}${progressLine(u)}\n`);
-        process.stdout.write(`${u.state.digest}\n${u.state.blobUrl}\n`);
-        finish(EXIT.ok);
-        return;
-      }
-      if (u.state.kind === "busy") {
-        process.stderr.write("edge-upload: another edge-upload process is uploading this file; waiting for it.\n");
-        return;
-      }
-      // Each wait for a retry once (the snapshot's countdown changes every tick).
-      const retry = u.retry ? `${u.retry.failures}@${u.retry.at}` : "";
-      if (retry && retry !== announcedRetry && u.notice) {
-        announcedRetry = retry;
-        process.stderr.write(`${tty ? "\n" : ""}edge-upload: ${u.notice.message}\n`);
-      }
-      if (quiet) return;
-      const now = Date.now();
-      if (tty) process.stderr.write(`\r${progressLine(u)}`);
-      else if (now - lastLine >= 2000) {
-        lastLine = now;
-        process.stderr.write(`${progressLine(u)}\n`);
-      }
-    });
+    process.once("SIGINT", report.interrupted);
+    uploader.on(report.event);
     uploader.add([file]).then(
       (added) => {
-        if (added.length === 0 && uploader.list().length === 0) finish(EXIT.failed);
+        if (added.length === 0 && uploader.list().length === 0) report.end(EXIT.failed);
       },
       (error: unknown) => {
         process.stderr.write(`edge-upload: ${(error as Error).message}\n`);
-        finish(EXIT.failed);
+        report.end(EXIT.failed);
       },
     );
   });
+}
+
+type NodeUploader = ReturnType<typeof createNodeUploader>;
+type UploaderListener = Parameters<NodeUploader["on"]>[0];
+
+/**
+ * Turns the uploader's events into what a terminal user reads on stderr (progress, resumes,
+ * retries, errors) and the result on stdout, and ends the run with its exit code.
+ */
+function createReporter(uploader: NodeUploader, quiet: boolean, done: (code: number) => void) {
+  const tty = process.stderr.isTTY === true;
+  const nl = tty ? "\n" : "";
+  let lastLine = 0;
+  let announcedRetry = "";
+  const announced = new Set<string>();
+  const end = (code: number) => {
+    if (tty && !quiet) process.stderr.write("\n");
+    done(code);
+  };
+  const interrupted = () => {
+    const u = uploader.list()[0];
+    const stop = u ? uploader.pause(u.key) : Promise.resolve();
+    void stop.finally(() => {
+      process.stderr.write(`${nl}edge-upload: interrupted; progress saved. Run the same command again to continue.\n`);
+      end(EXIT.interrupted);
+    });
+  };
+  const failed = (u: UploadSnapshot, error: UploadError) => {
+    if (error.code === "UPLOAD_GONE") {
+      process.stderr.write(`${nl}edge-upload: ${error.message}\n`);
+      return;
+    }
+    const stopped = u.state.kind === "failed" || !u.key;
+    // The retries ran out on a fault that may pass: say how to continue.
+    const again = stopped && error.retryable && (error.code === "SERVER" || error.code === "NETWORK");
+    process.stderr.write(`${nl}edge-upload: ${error.message}${again ? " Run the same command again to continue where it stopped." : ""}\n`);
+    if (stopped) end(exitCodeFor(error));
+  };
+  const progress = (u: UploadSnapshot) => {
+    // Each wait for a retry once (the snapshot's countdown changes every tick).
+    const retry = u.retry ? `${u.retry.failures}@${u.retry.at}` : "";
+    if (retry && retry !== announcedRetry && u.notice) {
+      announcedRetry = retry;
+      process.stderr.write(`${nl}edge-upload: ${u.notice.message}\n`);
+    }
+    if (quiet) return;
+    const now = Date.now();
+    if (tty) process.stderr.write(`\r${progressLine(u)}`);
+    else if (now - lastLine >= 2000) {
+      lastLine = now;
+      process.stderr.write(`${progressLine(u)}\n`);
+    }
+  };
+  const event: UploaderListener = (event) => {
+    const u = event.upload;
+    if (event.type === "error") return failed(u, event.error);
+    // Each offset is known at a different moment (checkpoint read, then the edge's HEAD).
+    for (const [what, at] of [
+      ["hashing", u.resumedHashAt],
+      ["upload", u.resumedUploadAt],
+    ] as const) {
+      if (at === undefined || announced.has(what) || quiet) continue;
+      announced.add(what);
+      process.stderr.write(`${nl}edge-upload: resuming ${u.name}: ${what} at ${formatBytes(at)}\n`);
+    }
+    if (u.state.kind === "done") {
+      if (!quiet) process.stderr.write(`${tty ? "\r" : ""}${progressLine(u)}\n`);
+      process.stdout.write(`${u.state.digest}\n${u.state.blobUrl}\n`);
+      end(EXIT.ok);
+    } else if (u.state.kind === "busy") {
+      process.stderr.write("edge-upload: another edge-upload process is uploading this file; waiting for it.\n");
+    } else progress(u);
+  };
+  return { event, interrupted, end };
 }
 
 // Run when executed (node client/cli.ts or the bin), not when imported by tests.
