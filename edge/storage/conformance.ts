@@ -19,8 +19,12 @@ import {
 
 const MiB = 1024 * 1024;
 
-/** Registers the suite for one driver; `factory` gives a driver over an empty (or private) keyspace. */
-export function runDriverConformance(name: string, factory: () => StorageDriver | Promise<StorageDriver>): void {
+/**
+ * Registers the suite for one driver; `factory` gives a driver over an empty (or private) keyspace.
+ * `expect.copy` says whether this driver offers a server-side copy: the suite checks it does (and
+ * that the copy works) or that it is absent, so a driver that silently loses its copy fails.
+ */
+export function runDriverConformance(name: string, factory: () => StorageDriver | Promise<StorageDriver>, expected: { copy: boolean }): void {
   // Each test uses its own prefix so a shared bucket (R2 in workerd) needs no cleanup between tests.
   let n = 0;
   const fresh = async () => ({ driver: await factory(), p: `conformance/t${++n}-${Date.now().toString(36)}/` });
@@ -197,12 +201,10 @@ export function runDriverConformance(name: string, factory: () => StorageDriver 
       await expect(driver.stat(`${p}ab`)).rejects.toBeInstanceOf(PathNotFoundError);
     });
 
-    test("copy, where offered, copies server-side; absent where the store has none", async () => {
+    test(expected.copy ? "copy copies server-side; a missing source is PathNotFoundError" : "copy is absent (the store has none)", async () => {
       const { driver, p } = await fresh();
-      if (!driver.copy) {
-        expect(driver.copy).toBeUndefined();
-        return;
-      }
+      expect(typeof driver.copy).toBe(expected.copy ? "function" : "undefined");
+      if (!driver.copy) return;
       const bytes = seeded(3000, 7);
       await driver.put(`${p}from`, bytes);
       await driver.copy(`${p}from`, `${p}to`);

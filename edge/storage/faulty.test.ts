@@ -12,9 +12,10 @@ const absent = async (driver: StorageDriver, key: string) => (await driver.stat(
 const fakeSleep = (delays: number[]) => async (ms: number) => void delays.push(ms);
 
 // Without rates the wrapper must be invisible: the same conformance suite as every driver.
-runDriverConformance("faulty wrapper without faults (over memory)", () => createFaultyDriver(createMemoryDriver(), { seed: 1 }));
+runDriverConformance("faulty wrapper without faults (over memory)", () => createFaultyDriver(createMemoryDriver(), { seed: 1 }), { copy: true });
 runDriverConformance("faulty wrapper, latency only (over memory without copy)", () =>
   createFaultyDriver(createMemoryDriver({ copy: false }), { seed: 2, rates: { latency: 0.5 }, sleep: async () => undefined }),
+  { copy: false },
 );
 
 describe("faulty storage driver", () => {
