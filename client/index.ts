@@ -13,12 +13,15 @@ import type { UploadStore } from "./persist/records.ts";
 import type { UploaderOptions } from "./types.ts";
 import { createUploaderCore, type Uploader } from "./uploader.ts";
 import { createWorkerHasher } from "./hashing/worker-hasher.ts";
+import { createOpfsStaging, DEFAULT_STAGE_LIMIT } from "./staging/staging.ts";
 
 export function createUploader(options: UploaderOptions & { store?: UploadStore }): Uploader {
   return createUploaderCore(options, {
     store: options.store ?? createIdbStore(),
     hasher: createWorkerHasher(),
     baseUrl: globalThis.location?.href,
+    // A copy of each file in this browser while it is hashed, so a crash costs no file search.
+    staging: options.staging === false ? "off" : createOpfsStaging(options.stageLimit ?? DEFAULT_STAGE_LIMIT),
   });
 }
 
@@ -32,6 +35,7 @@ export type {
   SessionCounters,
   RetryOptions,
   RetryState,
+  StagedState,
   UploadError,
   UploaderEvent,
   UploaderOptions,

@@ -13,7 +13,8 @@ import type { RecordKeeper } from "./persist/records.ts";
 import type { createMeter } from "./progress.ts";
 import { chooseChunkSize } from "./tus/edge-limits.ts";
 import { startTransfer, type TransferInput, type TransferResult, type TransferRun } from "./tus/transfer.ts";
-import type { RetryState, UploadError } from "./types.ts";
+import type { StageEvent } from "./staging/opfs.ts";
+import type { RetryState, StagedState, UploadError } from "./types.ts";
 import type { UploadContext } from "./upload.ts";
 
 /** What a working phase holds; it is released or stopped when the phase ends. */
@@ -44,6 +45,10 @@ export interface SessionView {
   retrying?: RetryState;
   /** Runs started in this session: only the first one can be a resume. */
   runs: number;
+  /** The copy kept in this browser (staging/); undefined where there is none to speak of (Node). */
+  staged?: StagedState;
+  /** This session reads the copy kept in this browser, not the person's file. */
+  fromCopy?: boolean;
 }
 
 /** What a run works with: the upload's context, record and view, and how it reports. */
@@ -87,20 +92,27 @@ export async function runUpload(scope: RunScope, work: Work, file: Blob): Promis
 }
 
 /** The digest: kept from an earlier session, or hashed now (the hash run belongs to the work). */
-function ensureDigest(scope: RunScope, work: Work, file: Blob, first: boolean): Promise<Sha256Digest> {
+async function ensureDigest(scope: RunScope, work: Work, file: Blob, first: boolean): Promise<Sha256Digest> {
   const { ctx, key, size, records, view, changed } = scope;
   const known = records.current.digest;
   if (known) {
     if (first && scope.fromEarlierSession) view.resumedHashAt = size;
     view.hash.reset(size);
-    return Promise.resolve(known);
+    return known;
   }
+  const stage = await admitStaging(scope);
+  if (work.stop.signal.aborted) throw new Stopped();
   const hashReadBefore = view.counters.hashRead;
   work.hashRun = ctx.hasher.start({
     key,
     file,
     checkpointInterval: ctx.checkpointInterval,
     rate: ctx.limitRate?.hash,
+    stage,
+    onStage: (event) => {
+      view.staged = stagedAfter(event);
+      changed(event.kind !== "written"); // a copy's progress goes out with the next tick
+    },
     onStart: (at) => {
       if (first && at !== undefined) view.resumedHashAt = at;
       view.hash.reset(at ?? 0);
@@ -119,6 +131,32 @@ function ensureDigest(scope: RunScope, work: Work, file: Blob, first: boolean): 
     changed(true); // hashing -> uploading
     return r.digest;
   });
+}
+
+/**
+ * Whether this hash run also keeps a copy of the file in this browser: not when staging is off or
+ * absent, not when the bytes come from that copy already, and not over the limit or the quota
+ * (the row then says why, and the upload goes on as it would without staging).
+ */
+async function admitStaging(scope: RunScope): Promise<boolean> {
+  const { ctx, key, size, view } = scope;
+  const staging = ctx.staging;
+  if (!staging || staging === "off" || view.fromCopy) return false;
+  const admitted = await staging.admit(key, size).catch(() => ({ kind: "unavailable" }) as const);
+  view.staged = admitted.kind === "stage" ? { kind: "writing", bytes: 0 } : admitted;
+  scope.changed(true);
+  return admitted.kind === "stage";
+}
+
+function stagedAfter(event: StageEvent): StagedState {
+  switch (event.kind) {
+    case "written":
+      return { kind: "writing", bytes: event.offset };
+    case "whole":
+      return { kind: "kept" };
+    case "stopped":
+      return event.why === "full" ? { kind: "full" } : { kind: "unavailable" };
+  }
 }
 
 /** Transfers until the edge has the whole file; an upload the edge lost starts again from 0, twice at most. */

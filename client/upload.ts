@@ -22,9 +22,10 @@ import type { Hasher } from "./hashing/hasher.ts";
 import { keepRecord, type RecordKeeper, type UploadRecord, type UploadStore } from "./persist/records.ts";
 import { createMeter } from "./progress.ts";
 import type { RetryPolicy } from "./retry.ts";
+import type { Staging } from "./staging/staging.ts";
 import type { EdgeLimits } from "./tus/edge-limits.ts";
 import { deleteUpload, type TokenSource } from "./tus/requests.ts";
-import type { UploadError, UploadSnapshot, UploadState } from "./types.ts";
+import type { StagedState, UploadError, UploadSnapshot, UploadState } from "./types.ts";
 import { type RunScope, runUpload, type SessionView, Stopped, type Work } from "./upload-run.ts";
 
 export interface UploadContext {
@@ -40,6 +41,8 @@ export interface UploadContext {
   hashFirst: boolean | number;
   limitRate?: { hash?: number; transfer?: number };
   toBody?: (file: Blob, start: number, end: number) => Promise<unknown>;
+  /** Copies kept in this browser (staging/), "off" when the integrator turned them off, absent in Node. */
+  staging?: Staging | "off";
   locks: Locks;
   slots: Slots;
   /** A state change (urgent: emit now) or progress (emitted by the uploader's ticker). */
@@ -92,7 +95,13 @@ export async function handlePermission(handle: FileSystemFileHandle, ask: boolea
   return fn ? fn.call(handle, { mode: "read" }) : "granted";
 }
 
-export type UploadStart = { kind: "interrupted"; reason: InterruptReason; hashedTo?: number } | { kind: "new" };
+/**
+ * How a row begins: new, or interrupted in an earlier session, possibly with its copy kept in this
+ * browser (`copy`, already checked against the fingerprint) and what the page says about that copy.
+ */
+export type UploadStart =
+  | { kind: "interrupted"; reason: InterruptReason; hashedTo?: number; copy?: File; staged?: StagedState }
+  | { kind: "new" };
 
 export function createUpload(ctx: UploadContext, initial: UploadRecord, start: UploadStart): UploadController {
   return new Upload(ctx, initial, start);
@@ -109,6 +118,8 @@ class Upload implements UploadController {
   #phase: Phase;
   /** The bytes to hash and send in this session; undefined until a file (or an opened handle) is given. */
   #source: Blob | undefined;
+  /** The copy kept in this browser, when this row came back from an earlier session with one. */
+  readonly #copy: File | undefined;
 
   constructor(ctx: UploadContext, initial: UploadRecord, start: UploadStart) {
     this.key = initial.key;
@@ -121,7 +132,10 @@ class Upload implements UploadController {
       transfer: createMeter(initial.size, initial.uploadedTo ?? 0),
       counters: { hashRead: 0, sent: 0 },
       runs: 0,
+      staged: ctx.staging === "off" ? { kind: "off" } : start.kind === "interrupted" ? start.staged : undefined,
     };
+    this.#copy = start.kind === "interrupted" ? start.copy : undefined;
+    this.#source = this.#copy; // continues from the copy unless the person gives the file itself
     this.#phase = start.kind === "interrupted" ? { kind: "interrupted", reason: start.reason } : { kind: "new" };
     this.#scope = {
       ctx,
@@ -156,6 +170,7 @@ class Upload implements UploadController {
   async start(file: Blob, handle?: FileSystemFileHandle): Promise<void> {
     if (this.active() || this.#phase.kind === "done" || this.#phase.kind === "cancelled") return;
     this.#source = file;
+    this.#view.fromCopy = file === this.#copy;
     await this.#records.patch({ paused: false, ...(handle ? { handle } : {}) });
     // A paused upload kept its lock; any other starts without one.
     const work: Work = { stop: new AbortController(), lock: this.#phase.kind === "paused" ? this.#phase.lock : undefined, ended: false };
@@ -197,6 +212,7 @@ class Upload implements UploadController {
     await this.#records.close();
     await this.#ctx.store.delete(this.key);
     await this.#ctx.hasher.forget(this.key).catch(() => {});
+    await this.#removeCopy();
     await this.#records.patch({ uploadUrl: undefined });
     this.#setPhase({ kind: "cancelled" });
   }
@@ -268,10 +284,18 @@ class Upload implements UploadController {
     // tus-js-client dropped the URL from its storage on success; the row still shows it.
     if (done.uploadUrl) await this.#records.patch({ uploadUrl: done.uploadUrl });
     await this.#ctx.hasher.forget(this.key).catch(() => {});
+    await this.#removeCopy();
     await this.#ctx.store.delete(this.key).catch(() => {});
     work.lock?.();
     work.lock = undefined;
     this.#setPhase({ kind: "done", digest: done.digest, blobUrl: done.blobUrl });
+  }
+
+  /** The edge has the file or the person cancelled: the copy kept in this browser goes (a failed removal is swept at the next start-up). */
+  async #removeCopy(): Promise<void> {
+    const staging = this.#ctx.staging;
+    if (staging && staging !== "off") await staging.remove(this.key).catch(() => undefined);
+    if (this.#view.staged?.kind !== "off") this.#view.staged = undefined;
   }
 
   /** Opens the kept handle from a click; undefined when the row cannot continue (it then says why). */
@@ -368,5 +392,7 @@ function snapshotOf(record: UploadRecord, state: UploadState, view: SessionView)
     // While it waits for a retry the row says so (with a countdown: snapshots are taken every
     // 250 ms while it runs); the older notice comes back once the retry got through.
     ...(retrying ? { retry: retrying, notice: errors.retryNotice(retrying) } : notice ? { notice } : {}),
+    ...(view.staged ? { staged: view.staged } : {}),
+    ...(view.fromCopy ? { fromCopy: true } : {}),
   };
 }

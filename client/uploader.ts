@@ -10,8 +10,9 @@ import type { Hasher } from "./hashing/hasher.ts";
 import { createRetryPolicy, fixedDelayPolicy, type RetryPolicy } from "./retry.ts";
 import { RECORD_VERSION, type UploadRecord, type UploadStore } from "./persist/records.ts";
 import { fileUnreadable, notTheInterruptedFile, toUploadError } from "./errors.ts";
-import { createUpload, handlePermission, type UploadController } from "./upload.ts";
-import type { UploaderEvent, UploaderOptions, UploadSnapshot } from "./types.ts";
+import { createUpload, handlePermission, type UploadController, type UploadStart } from "./upload.ts";
+import type { Staging } from "./staging/staging.ts";
+import type { StagedState, UploaderEvent, UploaderOptions, UploadSnapshot } from "./types.ts";
 
 const MiB = 1024 * 1024;
 /** Change events while work runs: at most this often per upload, and at least this often. */
@@ -43,6 +44,8 @@ export interface UploaderPlatform {
   baseUrl?: string;
   /** Tries of a failing request when the options do not say (browsers: Infinity, Node: bounded). */
   defaultMaxAttempts?: number;
+  /** Browsers: copies kept in OPFS (staging/), or "off" (option `staging: false`). Node has none. */
+  staging?: Staging | "off";
 }
 
 /** `retry` wins; the deprecated `retryDelays` alone keeps its old meaning (fixed waits, then fail). */
@@ -84,6 +87,7 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
     hashFirst: options.hashFirst ?? 1024 * MiB,
     limitRate: options.limitRate,
     toBody: platform.toBody,
+    staging: platform.staging,
     locks: platform.locks ?? createLocks(),
     slots: createSlots(options.concurrency ?? 2),
     changed(u: UploadController, urgent: boolean) {
@@ -151,6 +155,26 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
     return u.snapshot();
   }
 
+  /**
+   * The copy kept in this browser for an interrupted upload: the source when no usable handle is
+   * (no file to find, no permission prompt), and what the row says about it. A copy that fails the
+   * fingerprint check was removed by open() and is not used: the row asks for the file.
+   */
+  async function keptCopy(record: UploadRecord, hasUsableHandle: boolean): Promise<{ copy?: File; staged?: StagedState }> {
+    const staging = platform.staging;
+    if (!staging || staging === "off") return {};
+    const found = await staging.open(record).catch(() => ({ kind: "missing" }) as const);
+    switch (found.kind) {
+      case "ok":
+        return hasUsableHandle ? { staged: { kind: "kept" } } : { copy: found.file, staged: { kind: "kept" } };
+      case "unusable":
+        return { staged: { kind: "unusable" } };
+      case "partial":
+      case "missing":
+        return { staged: { kind: "none" } };
+    }
+  }
+
   return {
     async add(files) {
       const out: UploadSnapshot[] = [];
@@ -168,7 +192,8 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
 
     async restore() {
       const out: UploadSnapshot[] = [];
-      for (const record of await platform.store.list()) {
+      const records = await platform.store.list();
+      for (const record of records) {
         if (uploads.has(record.key)) continue;
         let reason: "reload" | "needs-file" | "needs-permission" = "needs-file";
         if (record.handle) {
@@ -176,11 +201,17 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
           reason = permission === "granted" ? "reload" : "needs-permission";
         }
         const peek = await platform.hasher.peek(record.key, record.size).catch(() => undefined);
-        const u = createUpload(ctx, record, { kind: "interrupted", reason, hashedTo: peek?.offset });
+        const kept = await keptCopy(record, reason === "reload");
+        const start: UploadStart = { kind: "interrupted", reason: kept.copy ? "reload" : reason, hashedTo: peek?.offset, ...kept };
+        const u = createUpload(ctx, record, start);
         uploads.set(record.key, u);
         out.push(u.snapshot());
         emitChange(u);
       }
+      // Copies of uploads that no longer exist (done or cancelled while a removal failed, or
+      // records of another format version dropped) would only hold the person's disk.
+      const staging = platform.staging;
+      if (staging && staging !== "off") await staging.sweep(new Set([...records.map((r) => r.key), ...uploads.keys()])).catch(() => undefined);
       return out;
     },
 

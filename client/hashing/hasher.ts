@@ -3,6 +3,7 @@
  * Two implementations of one interface: a Web Worker per running hash in browsers
  * (worker-hasher.ts; the main thread never hashes) and in-process in Node (here).
  */
+import type { StageEvent } from "../staging/opfs.ts";
 import { type CheckpointStore, checkCheckpoint } from "./checkpoint.ts";
 import { type HashJobResult, runHashJob } from "./job.ts";
 
@@ -14,6 +15,13 @@ export interface HashInput {
   rate?: number;
   onStart?(resumedAt: number | undefined): void;
   onProgress?(offset: number, bytesRead: number): void;
+  /**
+   * Browsers: keep a copy of the file in this browser while hashing it (staging/), written ahead
+   * of the hash. Hashers without it (Node) ignore it and never call onStage.
+   */
+  stage?: boolean;
+  /** What became of the copy, before the result. */
+  onStage?(event: StageEvent): void;
 }
 
 export interface HashRun {

@@ -29,7 +29,8 @@ self.onmessage = (event) => {
     size: file.size,
     read: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
     // 3 buffers of 4 MiB: one being hashed, two being filled (measured: enough to never wait).
-    chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, 3),
+    // The copy's progress (staging/) comes in order with the bytes, so it reaches the page before the result.
+    chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, 3, (stage) => self.postMessage({ type: "stage", event: stage })),
     checkpoints: createIdbCheckpointStore(),
     checkpointInterval,
     rate,

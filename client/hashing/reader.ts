@@ -8,8 +8,13 @@
  * transferred (not copied) to the hasher and back: the hasher thread only hashes.
  *
  * Protocol on the port: hasher -> reader `start` (offset, buffer size, buffers in flight) and
- * `free` (a hashed buffer returned); reader -> hasher `chunk`, `end` or `error`.
+ * `free` (a hashed buffer returned); reader -> hasher `chunk`, `end` or `error`, and `stage`
+ * (what became of the file's copy in this browser, staging/stager.ts) in order with the chunks:
+ * each buffer is written into the copy before it is sent, so the copy is never behind the hash.
  */
+import type { StageEvent, StageRequest } from "../staging/opfs.ts";
+import { type Stager, startStaging } from "../staging/stager.ts";
+
 export type ReaderRequest =
   | { type: "start"; offset: number; bufferSize: number; buffers: number }
   | { type: "free"; buffer: ArrayBuffer };
@@ -17,10 +22,14 @@ export type ReaderRequest =
 export type ReaderResponse =
   | { type: "chunk"; buffer: ArrayBuffer; length: number }
   | { type: "end" }
+  | { type: "stage"; event: StageEvent }
   | { type: "error"; name: string; message: string };
 
-/** Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers` ahead. */
-export function serveFile(file: Blob, port: MessagePort): void {
+/**
+ * Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers`
+ * ahead; with `stage`, also keeps the copy of the file in this browser (staging/).
+ */
+export function serveFile(file: Blob, port: MessagePort, stage?: StageRequest): void {
   const free: ArrayBuffer[] = [];
   let credits = 0;
   let wake: (() => void) | undefined;
@@ -42,14 +51,21 @@ export function serveFile(file: Blob, port: MessagePort): void {
       } satisfies ReaderResponse),
     );
   };
+  const report = (event: StageEvent) => port.postMessage({ type: "stage", event } satisfies ReaderResponse);
   async function pump(offset: number, size: number) {
+    const stager: Stager | undefined = stage ? await startStaging(stage, file, offset, report) : undefined;
     const fill = filler(file.slice(offset).stream());
-    for (;;) {
+    for (let at = offset; ; ) {
       while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
       credits--;
       const { buffer, length } = await fill(free.pop() ?? new ArrayBuffer(size));
+      if (length > 0) await stager?.write(new Uint8Array(buffer, 0, length), at);
+      at += length;
       if (length > 0) port.postMessage({ type: "chunk", buffer, length } satisfies ReaderResponse, [buffer]);
-      if (length < size) return port.postMessage({ type: "end" } satisfies ReaderResponse);
+      if (length < size) {
+        await stager?.end(at, file.size);
+        return port.postMessage({ type: "end" } satisfies ReaderResponse);
+      }
     }
   }
 }
@@ -96,7 +112,13 @@ function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer) => Pr
  * until the next one is asked for (its buffer then goes back to the reader); leaving early
  * closes the port.
  */
-export async function* portChunks(port: MessagePort, offset: number, bufferSize: number, buffers: number): AsyncGenerator<Uint8Array> {
+export async function* portChunks(
+  port: MessagePort,
+  offset: number,
+  bufferSize: number,
+  buffers: number,
+  onStage?: (event: StageEvent) => void,
+): AsyncGenerator<Uint8Array> {
   const queue: ReaderResponse[] = [];
   let wake: (() => void) | undefined;
   port.onmessage = (event: MessageEvent<ReaderResponse>) => {
@@ -109,6 +131,10 @@ export async function* portChunks(port: MessagePort, offset: number, bufferSize:
       while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       const msg = queue.shift()!;
       if (msg.type === "end") return;
+      if (msg.type === "stage") {
+        onStage?.(msg.event);
+        continue;
+      }
       if (msg.type === "error") throw Object.assign(new Error(`reading the file failed: ${msg.message}`), { name: msg.name });
       yield new Uint8Array(msg.buffer, 0, msg.length);
       port.postMessage({ type: "free", buffer: msg.buffer } satisfies ReaderRequest, [msg.buffer]);

@@ -3,8 +3,16 @@
  * hasher worker over the port it is given (reader.ts). Started with the hasher by
  * worker-hasher.ts and terminated with it.
  */
+import type { StageRequest } from "../staging/opfs.ts";
 import { serveFile } from "./reader.ts";
 
-declare const self: { onmessage: ((event: MessageEvent<{ file: Blob; port: MessagePort }>) => void) | null };
+/** The one message the reader gets: the file, the port to its hasher, and whether to keep a copy (staging/). */
+export interface ReaderStart {
+  file: Blob;
+  port: MessagePort;
+  stage?: StageRequest;
+}
 
-self.onmessage = (event) => serveFile(event.data.file, event.data.port);
+declare const self: { onmessage: ((event: MessageEvent<ReaderStart>) => void) | null };
+
+self.onmessage = (event) => serveFile(event.data.file, event.data.port, event.data.stage);

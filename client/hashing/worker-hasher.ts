@@ -6,7 +6,9 @@
 import { createIdbCheckpointStore } from "../persist/idb.ts";
 import { checkCheckpoint } from "./checkpoint.ts";
 import type { Hasher, HashRun } from "./hasher.ts";
-import type { HashJobResult } from "./job.ts";
+import { DEFAULT_CHECKPOINT_INTERVAL, type HashJobResult } from "./job.ts";
+import type { ReaderStart } from "./reader.worker.ts";
+import type { StageEvent } from "../staging/opfs.ts";
 
 export type WorkerRequest =
   | { type: "hash"; key: string; file: Blob; reader: MessagePort; checkpointInterval?: number; rate?: number }
@@ -15,6 +17,7 @@ export type WorkerRequest =
 export type WorkerResponse =
   | { type: "start"; resumedAt: number | undefined }
   | { type: "progress"; offset: number; bytesRead: number }
+  | { type: "stage"; event: StageEvent }
   | { type: "result"; result: HashJobResult }
   | { type: "error"; name: string; message: string };
 
@@ -57,7 +60,10 @@ export function createWorkerHasher(): Hasher {
     start(input): HashRun {
       const { worker, reader } = takeSpare();
       const channel = new MessageChannel();
-      reader.postMessage({ file: input.file, port: channel.port2 }, [channel.port2]);
+      // The copy is committed at the hasher's save step (half its checkpoint interval): never behind a checkpoint.
+      const step = Math.max(1, Math.floor((input.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL) / 2));
+      const start: ReaderStart = { file: input.file, port: channel.port2, ...(input.stage ? { stage: { key: input.key, step } } : {}) };
+      reader.postMessage(start, [channel.port2]);
       const stop = () => {
         worker.terminate();
         reader.terminate();
@@ -68,6 +74,7 @@ export function createWorkerHasher(): Hasher {
           const msg = event.data;
           if (msg.type === "start") input.onStart?.(msg.resumedAt);
           else if (msg.type === "progress") input.onProgress?.(msg.offset, msg.bytesRead);
+          else if (msg.type === "stage") input.onStage?.(msg.event);
           else {
             stop();
             if (msg.type === "result") resolve(msg.result);

@@ -9,6 +9,8 @@
  *   ?hashFirst=<b|size> hash before creating the upload: `true`, `false`, or up to a size (e.g. `64MiB`)
  *   ?hashRate=<size>    at most this many bytes per second hashed (e.g. `16MiB`; keeps a laptop cool)
  *   ?sendRate=<size>    at most this many bytes per second sent
+ *   ?staging=false      keep no copy of the files in this browser (issue 18; default: kept)
+ *   ?stageLimit=<size>  keep no copy of files larger than this (default 4 GiB)
  * Sizes take B, KiB, MiB or GiB (K, M, G too); a bare number is bytes. Malformed values are
  * ignored, so the library's defaults apply.
  */
@@ -43,6 +45,9 @@ export function optionsFromQuery(search: string): UploaderOptions {
   const hash = parseSize(q.get("hashRate"));
   const transfer = parseSize(q.get("sendRate"));
   if (hash || transfer) options.limitRate = { ...(hash ? { hash } : {}), ...(transfer ? { transfer } : {}) };
+  if (q.get("staging") === "false") options.staging = false;
+  const stageLimit = parseSize(q.get("stageLimit"));
+  if (stageLimit) options.stageLimit = stageLimit;
   return options;
 }
 
