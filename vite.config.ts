@@ -1,4 +1,5 @@
 import { cloudflare } from "@cloudflare/vite-plugin";
+import { readdirSync } from "node:fs";
 import { defineConfig } from "vite";
 import { localWorkerVars } from "./scripts/local-env.ts";
 
@@ -24,7 +25,7 @@ export default defineConfig(({ command }) => ({
   // The browser tests' harness pages, built only for the tests' servers (scripts/start.mjs
   // --with-test-pages): a deployed page has no business shipping them.
   ...(process.env.EDGE_UPLOAD_TEST_PAGES === "1"
-    ? { environments: { client: { build: { rollupOptions: { input: ["index.html", "test/pages/client-harness.html"] } } } } }
+    ? { environments: { client: { build: { rollupOptions: { input: ["index.html", ...testPages()] } } } } }
     : {}),
   // Every dependency the page, the hasher worker and the test harness pages import, optimised at
   // start-up: a dependency discovered late makes Vite re-optimise and reload every open page,
@@ -48,3 +49,10 @@ export default defineConfig(({ command }) => ({
     }),
   ],
 }));
+
+/** Every harness page under test/pages/, so a new one needs no edit here. */
+function testPages(): string[] {
+  return readdirSync("test/pages")
+    .filter((name) => name.endsWith(".html"))
+    .map((name) => `test/pages/${name}`);
+}

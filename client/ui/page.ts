@@ -8,7 +8,7 @@ import { canResumeWithoutFile } from "./format.ts";
 import { createUploadList, type RowAction, type UploadListElements } from "./render.ts";
 import type { PageUploader } from "./uploader-port.ts";
 
-/** Test hooks and layout elements the page needs from index.html. */
+/** Test hooks and layout elements the UI needs (the <edge-upload> element's shadow root holds them). */
 export interface PageElements extends UploadListElements {
   dropZone: HTMLElement;
   fileInput: HTMLInputElement;
@@ -18,10 +18,10 @@ export interface PageElements extends UploadListElements {
   announcer: HTMLElement;
 }
 
-export function findPageElements(doc: Document = document): PageElements {
+export function findPageElements(root: ParentNode = document): PageElements {
   const get = <T extends HTMLElement>(selector: string): T => {
-    const el = doc.querySelector<T>(selector);
-    if (!el) throw new Error(`index.html is missing ${selector}`);
+    const el = root.querySelector<T>(selector);
+    if (!el) throw new Error(`the upload UI is missing ${selector}`);
     return el;
   };
   return {
@@ -43,9 +43,18 @@ export function findPageElements(doc: Document = document): PageElements {
 /** How often the list is refreshed from uploader.list() while work runs (the hooks' 250 ms promise). */
 const REFRESH_MS = 200;
 
-export function startPage(els: PageElements, uploader: PageUploader): { refresh(): void } {
+/** A started UI: `refresh` renders now; `stop` removes its window listeners, timer and uploader listener. */
+export interface StartedPage {
+  refresh(): void;
+  /** Writes a line to the status line (what went wrong, for people). */
+  say(text: string): void;
+  stop(): void;
+}
+
+export function startPage(els: PageElements, uploader: PageUploader): StartedPage {
   const list = createUploadList(els);
   let scheduled = false;
+  const cleanups: (() => void)[] = [];
 
   function render(): void {
     scheduled = false;
@@ -59,16 +68,18 @@ export function startPage(els: PageElements, uploader: PageUploader): { refresh(
     scheduled = true;
     requestAnimationFrame(render);
   }
-  uploader.on((event) => {
+  const off = uploader.on((event) => {
     // Errors that do not end a row (a different file dropped for an interrupted one, a denied
     // permission, a file that could not be read at all) are said once, in the status line.
     if (event.type === "error") say(`${event.upload.name}: ${event.error.message}`);
     schedule();
   });
+  cleanups.push(() => void off());
   // Events are throttled by the library and rAF pauses in hidden tabs: a timer keeps the hooks fresh.
-  setInterval(() => {
+  const timer = setInterval(() => {
     if (uploader.list().some(isRunning)) render();
   }, REFRESH_MS);
+  cleanups.push(() => clearInterval(timer));
 
   function say(text: string): void {
     els.status.textContent = text;
@@ -148,10 +159,13 @@ export function startPage(els: PageElements, uploader: PageUploader): { refresh(
     if (event.dataTransfer) void filesFromDrop(event.dataTransfer).then(add);
   });
   // A file dropped next to the zone must not navigate away from the page (and lose the list).
+  // composedPath: from the window, a target inside a shadow root is seen as its host.
   for (const type of ["dragover", "drop"] as const) {
-    window.addEventListener(type, (event) => {
-      if (!zone.contains(event.target as Node)) event.preventDefault();
-    });
+    const guard = (event: DragEvent) => {
+      if (!event.composedPath().includes(zone)) event.preventDefault();
+    };
+    window.addEventListener(type, guard);
+    cleanups.push(() => window.removeEventListener(type, guard));
   }
 
   for (const input of [els.fileInput, els.folderInput]) {
@@ -196,7 +210,13 @@ export function startPage(els: PageElements, uploader: PageUploader): { refresh(
     void Promise.allSettled(keys.map((key) => uploader.resume(key))).then(schedule);
   });
 
-  return { refresh: render };
+  return {
+    refresh: render,
+    say,
+    stop() {
+      for (const cleanup of cleanups.splice(0)) cleanup();
+    },
+  };
 }
 
 function isRunning(s: UploadSnapshot): boolean {

@@ -148,7 +148,7 @@ export async function rowHooks(page: Page, name: string): Promise<RowHooks> {
 export async function waitForState(page: Page, name: string, states: string[], timeout = 120_000): Promise<void> {
   await page.waitForFunction(
     ({ name, states }) => {
-      const el = document.querySelector(`[data-testid=upload][data-name="${CSS.escape(name)}"]`);
+      const el = (document.querySelector("edge-upload")?.shadowRoot ?? document).querySelector(`[data-testid=upload][data-name="${CSS.escape(name)}"]`);
       return el !== null && states.includes(el.getAttribute("data-state") ?? "");
     },
     { name, states },

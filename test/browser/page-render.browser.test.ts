@@ -1,5 +1,5 @@
 /**
- * The page's own behaviour with a stand-in uploader (no edge involved): rows and test hooks from
+ * The page's UI (the <edge-upload> element, in its harness page) with a stand-in uploader (no edge involved): rows and test hooks from
  * snapshots, the interrupted list after a reload, buttons, keyboard and drop input, and layout
  * on a 360 px phone screen. The real uploader end to end is in page-upload and page-crash.
  */
@@ -7,6 +7,7 @@ import { mkdir } from "node:fs/promises";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import type { UploadSnapshot } from "../../client/types.ts";
+import type { ElementHarness } from "../pages/element-harness.ts";
 import { launchChromium } from "../support/chromium.ts";
 import { dropFile, newIsolatedPage } from "./page-helpers.ts";
 
@@ -47,50 +48,30 @@ function snap(key: string, name: string, state: UploadSnapshot["state"], extra: 
   };
 }
 
-/** Starts client/ui/page.ts with a stand-in uploader that records calls and serves set snapshots. */
-const FAKE_UPLOADER_MODULE = `
-  import { startPage, findPageElements } from "/client/ui/page.ts";
-  const listeners = [];
-  const calls = (window.__calls = []);
-  const added = (window.__added = []);
-  let snapshots = [];
-  const ui = startPage(findPageElements(), {
-    async add(files) {
-      for (const f of files) added.push(f instanceof File ? { name: f.name, size: f.size, kind: "File" } : { name: f.name, size: -1, kind: "handle" });
-      return [];
-    },
-    restore: async () => snapshots,
-    list: () => snapshots,
-    pause: async (key) => void calls.push("pause:" + key),
-    resume: async (key) => void calls.push("resume:" + key),
-    cancel: async (key) => void calls.push("cancel:" + key),
-    on(listener) { listeners.push(listener); return () => {}; },
-  });
-  window.__setSnapshots = (next) => { snapshots = next; ui.refresh(); };
-`;
+type W = { elementHarness: ElementHarness };
 
 /**
- * Opens the real index.html (as Vite serves it) without its entry script, and starts the page
- * code (client/ui/page.ts) with a stand-in uploader whose snapshots the test sets.
+ * Opens the element harness (test/pages/element-harness.html, built into the test server's
+ * build: the page's layout and stylesheet) with <edge-upload> on a stand-in uploader whose
+ * snapshots the test sets.
  */
 async function openWithFakeUploader(viewport = { width: 1000, height: 800 }, initScript?: () => void): Promise<Page> {
   const page = await newIsolatedPage(browser, viewport);
   if (initScript) await page.addInitScript(initScript);
-  const base = inject("baseUrl");
-  await page.goto(`${base}/health`);
-  const html = await (await fetch(`${base}/`)).text();
-  await page.setContent(html.replace(/<script type="module" src="\/client\/ui\/main\.ts"><\/script>/, ""));
-  // A module script (not page.evaluate: Vitest rewrites import() inside test functions).
-  await page.addScriptTag({ type: "module", content: FAKE_UPLOADER_MODULE });
-  await page.waitForFunction(() => "__setSnapshots" in window);
+  await page.goto(`${inject("baseUrl")}/test/pages/element-harness.html`);
+  await page.waitForFunction(() => "elementHarness" in window);
+  await page.evaluate(() => (window as unknown as W).elementHarness.mountStandIn());
+  await page.getByTestId("drop-zone").waitFor();
   return page;
 }
 
 async function setSnapshots(page: Page, snapshots: UploadSnapshot[]): Promise<void> {
-  await page.evaluate((s) => (window as unknown as { __setSnapshots(s: unknown): void }).__setSnapshots(s), snapshots);
+  await page.evaluate((s) => (window as unknown as W).elementHarness.setSnapshots(s), snapshots);
 }
 
-const calls = (page: Page) => page.evaluate(() => (window as unknown as { __calls: string[] }).__calls);
+const calls = (page: Page) => page.evaluate(() => (window as unknown as W).elementHarness.calls);
+const added = (page: Page) => page.evaluate(() => (window as unknown as W).elementHarness.added);
+const addedCount = (page: Page, n: number) => page.waitForFunction((n) => (window as unknown as W).elementHarness.added.length === n, n);
 
 test("rows carry the test hooks and labelled progress bars; busy and queued map onto the hook vocabulary", async () => {
   const page = await openWithFakeUploader();
@@ -197,14 +178,13 @@ test("the drop zone takes a real drop and opens the picker from the keyboard (En
     };
   });
   await dropFile(page, { name: "dropped.bin", size: 1000, seed: 7, lastModified: 1_700_000_000_000 });
-  await page.waitForFunction(() => (window as unknown as { __added: unknown[] }).__added.length === 1);
-  await expect(page.evaluate(() => (window as unknown as { __added: unknown[] }).__added)).resolves.toEqual([
-    { name: "dropped.bin", size: 1000, kind: "File" },
-  ]);
+  await addedCount(page, 1);
+  await expect(added(page)).resolves.toEqual([{ name: "dropped.bin", size: 1000, kind: "File" }]);
   const zone = page.getByTestId("drop-zone");
   await page.keyboard.press("Tab"); // skip link
   await page.keyboard.press("Tab");
-  await expect(zone.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+  // Focus inside the element's shadow root: the root's activeElement (the document's is the host).
+  await expect(zone.evaluate((el) => el === (el.getRootNode() as ShadowRoot).activeElement)).resolves.toBe(true);
   // The focus ring is visible: an outline is drawn.
   await expect(zone.evaluate((el) => getComputedStyle(el).outlineStyle)).resolves.toBe("solid");
   await page.keyboard.press("Enter");
@@ -223,10 +203,8 @@ test("without the File System Access picker, Enter on the drop zone opens the fi
   const fc = await chooser;
   expect(fc.isMultiple()).toBe(true);
   await fc.setFiles({ name: "picked.txt", mimeType: "text/plain", buffer: Buffer.from("hello") });
-  await page.waitForFunction(() => (window as unknown as { __added: unknown[] }).__added.length === 1);
-  await expect(page.evaluate(() => (window as unknown as { __added: unknown[] }).__added)).resolves.toEqual([
-    { name: "picked.txt", size: 5, kind: "File" },
-  ]);
+  await addedCount(page, 1);
+  await expect(added(page)).resolves.toEqual([{ name: "picked.txt", size: 5, kind: "File" }]);
   await page.close();
 });
 
@@ -249,9 +227,8 @@ test("Choose a folder hands every file below it, nested ones included, to the up
     };
   });
   await page.getByRole("button", { name: "Choose a folder…" }).click();
-  await page.waitForFunction(() => (window as unknown as { __added: unknown[] }).__added.length === 2);
-  const added = await page.evaluate(() => (window as unknown as { __added: { name: string; kind: string }[] }).__added);
-  expect(added.map((a) => `${a.name} ${a.kind}`).sort()).toEqual(["a.txt handle", "b.txt handle"]);
+  await addedCount(page, 2);
+  expect((await added(page)).map((a) => `${a.name} ${a.kind}`).sort()).toEqual(["a.txt handle", "b.txt handle"]);
   await page.close();
 });
 

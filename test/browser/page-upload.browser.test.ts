@@ -25,15 +25,6 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-/** Long tasks (> 50 ms on the main thread) from the moment this is installed. */
-function watchLongTasks(): void {
-  const w = window as unknown as { __longTasks: number[] };
-  w.__longTasks = [];
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) w.__longTasks.push(Math.round(entry.duration));
-  }).observe({ type: "longtask" });
-}
-
 function newPage(): Promise<Page> {
   return newIsolatedPage(browser);
 }
@@ -61,7 +52,7 @@ test("a dropped 64 MiB file ends done with the digest node:crypto computes, and 
   await dropFile(page, spec);
   await proxy.waitForForwarded(start + 24 * MiB);
   await page.waitForFunction(
-    (name) => Number(document.querySelector(`[data-testid=upload][data-name="${name}"]`)?.getAttribute("data-uploaded")) >= 16 * 1024 * 1024,
+    (name) => Number((document.querySelector("edge-upload")?.shadowRoot ?? document).querySelector(`[data-testid=upload][data-name="${name}"]`)?.getAttribute("data-uploaded")) >= 16 * 1024 * 1024,
     spec.name,
   );
   const mid = await rowHooks(page, spec.name);
@@ -86,23 +77,20 @@ test("a dropped 64 MiB file ends done with the digest node:crypto computes, and 
 });
 
 /*
- * Long tasks are measured with a file from disk, as a person's file is. A File built in the page
- * from 64 MiB of memory costs Chromium's main thread ~70 ms per 32 MiB XHR body (measured), which
- * is the test's in-memory file, not the page's work.
+ * A file from disk through the file input (the test hook), as a person's file is. How long the
+ * main thread is busy meanwhile is a speed, measured by `npm run bench` (item 2), not asserted here.
  */
-test("hashing and uploading a 64 MiB file chosen from disk leaves no main-thread task over 50 ms", async () => {
+test("a 64 MiB file chosen from disk through the file input ends done with the digest node:crypto computes", async () => {
   const dir = await mkdtemp(join(tmpdir(), "page-upload-"));
   const path = join(dir, "from-disk.bin");
   const bytes = seededBytes(65, 64 * MiB);
   await writeFile(path, bytes);
   const page = await openPage();
-  await page.evaluate(watchLongTasks);
   await page.getByTestId("file-input").setInputFiles(path);
   await waitForState(page, "from-disk.bin", ["done", "failed"]);
   const done = await rowHooks(page, "from-disk.bin");
   expect(done.state).toBe("done");
   expect(done.digest).toBe(sha256Digest(bytes));
-  await expect(page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks)).resolves.toEqual([]);
   await page.close();
   await rm(dir, { recursive: true, force: true });
 });
