@@ -8,6 +8,8 @@ import { DEFAULTS } from "../shared/protocol.ts";
 import type { Env } from "./env.ts";
 import { ApiError } from "./http/errors.ts";
 import { StorageConfigError, storageChoice } from "./storage/s3-config.ts";
+import { DEFAULT_BLOB_URL_TTL_SECONDS } from "./blob-url.ts";
+import { webhookKeyBytes } from "./events.ts";
 
 export interface EdgeConfig {
   /** Largest Upload-Length accepted (Tus-Max-Size). */
@@ -29,6 +31,10 @@ export interface EdgeConfig {
   allowAnonymous: boolean;
   /** Allowed CORS origins; "*" for any; empty for none. */
   corsOrigins: "*" | readonly string[];
+  /** Lifetime of a signed blob link minted by the edge (edge/blob-url.ts). */
+  blobUrlTtlSeconds: number;
+  /** Where completion events are POSTed (edge/events.ts), when WEBHOOK_URL is set. */
+  webhook: { url: string; secret: string } | undefined;
 }
 
 const GiB = 1024 * 1024 * 1024;
@@ -69,6 +75,7 @@ export function getConfig(env: Env): EdgeConfig {
       throw invalid(`CORS_ORIGINS entries must look like https://host[:port] (no path), got ${JSON.stringify(origin)}`);
     }
   }
+  const webhook = webhookConfig(env);
   try {
     // Parsed again by the driver (edge/storage/from-env.ts); checked here so a bad storage var
     // fails every request with the var's name, like every other var.
@@ -89,7 +96,28 @@ export function getConfig(env: Env): EdgeConfig {
     secret: env.UPLOAD_SECRET ? env.UPLOAD_SECRET : undefined,
     allowAnonymous: allow === "true",
     corsOrigins: list.includes("*") ? "*" : list,
+    blobUrlTtlSeconds: integer(env, "BLOB_URL_TTL_SECONDS", DEFAULT_BLOB_URL_TTL_SECONDS, 1, 366 * 24 * 3600),
+    webhook,
   };
   cache.set(env, config);
   return config;
+}
+
+/**
+ * WEBHOOK_URL and WEBHOOK_SECRET, checked together: an unsigned webhook would let anyone who
+ * learns the URL forge completions, so a URL without a secret is a config error, not a silent
+ * unsigned POST.
+ */
+function webhookConfig(env: Env): EdgeConfig["webhook"] {
+  const url = (env.WEBHOOK_URL ?? "").trim();
+  if (url === "") return undefined;
+  if (!/^https?:\/\/[^/\s]+/.test(url) || !URL.canParse(url)) throw invalid(`WEBHOOK_URL must be an http(s) URL, got ${JSON.stringify(url)}`);
+  const secret = env.WEBHOOK_SECRET ?? "";
+  if (secret === "") throw invalid("WEBHOOK_URL is set but WEBHOOK_SECRET is not (`wrangler secret put WEBHOOK_SECRET`)");
+  try {
+    webhookKeyBytes(secret);
+  } catch (err) {
+    throw invalid((err as Error).message);
+  }
+  return { url, secret };
 }

@@ -1,3 +1,4 @@
+import type { UploadCompletedEvent } from "./events.ts";
 import type { StorageVars } from "./storage/s3-config.ts";
 
 /**
@@ -28,4 +29,12 @@ export interface Env extends StorageVars {
   MAX_OPEN_UPLOADS_PER_NAMESPACE?: string;
   /** Sum of Upload-Length over one namespace's open uploads; POST /files over it is 429 (default 1 TiB). */
   MAX_OPEN_BYTES_PER_NAMESPACE?: string;
+  /** Queue producer: when bound, every finished upload's event is sent to it (at least once). */
+  UPLOAD_EVENTS?: Queue<UploadCompletedEvent>;
+  /** When set, every finished upload's event is POSTed here, signed per Standard Webhooks, until a 2xx. */
+  WEBHOOK_URL?: string;
+  /** The webhook's signing secret (`whsec_<base64>` or any string); required with WEBHOOK_URL. */
+  WEBHOOK_SECRET?: string;
+  /** Lifetime of the signed blob links the edge mints (default 3600). */
+  BLOB_URL_TTL_SECONDS?: string;
 }

@@ -1,16 +1,22 @@
 /**
- * The Workers entry: HTTP through the Hono app, and the cron's purge of expired uploads.
- * The purge takes "now" from the controller's scheduledTime, so tests drive it with any clock.
+ * The Workers entry: HTTP through the upload app (edge/worker.ts, mounted at "/" exactly as a host
+ * Worker mounts it under its own path), and the cron's purge of expired uploads. The purge takes
+ * "now" from the controller's scheduledTime, so tests drive it with any clock.
  */
-import { app } from "./http/app.ts";
+import { Hono } from "hono";
 import type { Env } from "./env.ts";
-import { purgeExpiredUploads } from "./purge.ts";
+import { createUploadApp, onUploadError, onUploadNotFound, purgeExpiredUploads, type AppEnv } from "./worker.ts";
 
-export { NamespaceObject } from "./namespace-limits.ts";
-export { UploadObject } from "./upload-object.ts";
+export { NamespaceObject, UploadObject } from "./worker.ts";
+
+const worker = new Hono<AppEnv>();
+worker.route("/", createUploadApp());
+// The root's own answers for paths no route takes (and errors outside the mounted routes).
+worker.notFound(onUploadNotFound);
+worker.onError(onUploadError);
 
 export default {
-  fetch: app.fetch,
+  fetch: worker.fetch,
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(
       purgeExpiredUploads(env, controller.scheduledTime).then((report) => {

@@ -24,6 +24,8 @@ export const H = {
   uploadPartSize: "upload-part-size",
   /** Ours: the largest PATCH body the edge accepts (well under the Workers 100 MB request limit). */
   uploadMaxChunkSize: "upload-max-chunk-size",
+  /** Ours, on a finished upload's answers: a signed, expiring link to its blob that needs no Authorization. */
+  uploadBlobUrl: "upload-blob-url",
 } as const;
 
 const MiB = 1024 * 1024;
@@ -122,7 +124,8 @@ export type EdgeErrorCode =
   | "UPLOAD_EXISTS" // 409: a creation for an upload id that already has a record
   | "UPLOAD_RESTART_REQUIRED" // 410: the server can no longer verify this upload's bytes; start it again
   | "BODY_INCOMPLETE" // 400: the request body broke off or stalled; HEAD for the committed offset
-  | "RATE_LIMITED"; // 429 + Retry-After: a namespace limit (open uploads or bytes) is reached
+  | "RATE_LIMITED" // 429 + Retry-After: a namespace limit (open uploads or bytes) is reached
+  | "FORBIDDEN"; // 403: a signed blob link that is tampered, expired or not for this blob
 
 /** Our headers that a cross-origin page must be able to read (Access-Control-Expose-Headers). */
 export const EXPOSED_HEADERS = [
@@ -144,6 +147,7 @@ export const EXPOSED_HEADERS = [
   "Content-Range",
   "WWW-Authenticate",
   "Retry-After",
+  "Upload-Blob-Url",
 ] as const;
 
 /** Request headers a cross-origin page may send (Access-Control-Allow-Headers). */

@@ -6,7 +6,8 @@
 import { ApiError, STORE_RETRY_AFTER_SECONDS } from "../http/errors.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import { HashStateUnavailableError, UploadUnknownError, resumeUploadWriter, type UploadWriter, type WriterOptions } from "../writer/index.ts";
-import { RECORD_KEY, nextAlarm, type SessionRecord, type SessionStorage } from "./record.ts";
+import type { UploadCompletedEvent } from "../events.ts";
+import { RECORD_KEY, nextAlarm, type EventTarget, type SessionRecord, type SessionStorage } from "./record.ts";
 
 /** The part of the worker's config (edge/config.ts EdgeConfig) a session uses. */
 export interface SessionConfig {
@@ -22,6 +23,13 @@ export interface SessionHooks {
   finished?(record: SessionRecord): Promise<void>;
   /** The upload is gone without a blob (cancelled, expired, failed verification). Idempotent too. */
   closed?(record: SessionRecord): Promise<void>;
+  /**
+   * Where this upload's completion event must go; asked once, when the finish is recorded, and
+   * written into that same record (./finish.ts markFinished). None: no event is owed.
+   */
+  eventTargets?(): EventTarget[];
+  /** Delivers the event to one target; a throw leaves that target owed, for the alarm to retry. */
+  deliver?(target: EventTarget, event: UploadCompletedEvent): Promise<void>;
 }
 
 export class SessionContext {

@@ -12,8 +12,45 @@ import { isLinked, removeStaleUploadKeys } from "../registry/blobs.ts";
 import { PathNotFoundError, StorageError } from "../storage/driver.ts";
 import { bodyChunks } from "../writer/body-chunks.ts";
 import { DigestMismatchError, HashStateUnavailableError, resumeUploadWriter, type UploadWriter } from "../writer/index.ts";
+import { completionEvent } from "../events.ts";
 import type { SessionContext } from "./context.ts";
-import { ALARM_MAX_DELAY_MS, ALARM_RETRY_MS, RECORD_KEY, type SessionRecord } from "./record.ts";
+import { ALARM_MAX_DELAY_MS, ALARM_RETRY_MS, RECORD_KEY, nextAlarm, type EventTarget, type SessionRecord } from "./record.ts";
+
+/**
+ * Records the finish on `record` (the caller saves it): the digest, and the completion event
+ * owed to each target, in the same write. So the event is recorded before any attempt to send
+ * it, and nothing between the finish and a delivery (a crash, an eviction) can lose it.
+ */
+export function markFinished(ctx: SessionContext, record: SessionRecord, digest: Sha256Digest): void {
+  record.finished = { digest, at: ctx.now() };
+  const targets = ctx.hooks.eventTargets?.() ?? [];
+  if (targets.length > 0) record.events = { pending: targets, attempts: 0 };
+}
+
+/**
+ * One delivery round of an owed completion event: every target still owed is tried; those that
+ * fail stay owed, with the attempt counted for the backoff (record.ts nextAlarm). Never throws:
+ * a failing webhook must not stop the alarm's other work. The event is rebuilt from the record,
+ * so every attempt sends the same body under the same key.
+ */
+export async function deliverEvents(ctx: SessionContext, record: SessionRecord): Promise<void> {
+  const owed = record.events;
+  if (!owed) return;
+  const event = completionEvent(record);
+  const left: EventTarget[] = [];
+  for (const target of owed.pending) {
+    try {
+      if (!ctx.hooks.deliver) throw new Error("no event deliverer in this session");
+      await ctx.hooks.deliver(target, event);
+    } catch (err) {
+      console.error(`upload ${record.id}: completion event to ${target} failed (attempt ${owed.attempts + 1}); the alarm retries`, err);
+      left.push(target);
+    }
+  }
+  if (left.length === 0) delete record.events;
+  else record.events = { pending: left, attempts: owed.attempts + 1 };
+  await ctx.save(record);
+}
 
 /**
  * Dedupe, for a digest declared at creation and one declared mid-upload alike: whether the blob
@@ -40,7 +77,7 @@ export async function finish(ctx: SessionContext, record: SessionRecord, writer:
       linked: async ({ digest }) => {
         // What the uploader called the file, for Content-Disposition on GET /blobs.
         await writeBlobMeta(ctx.driver, record.namespace, digest, blobMetaFromUploadMetadata(record.metadata));
-        record.finished = { digest, at: ctx.now() };
+        markFinished(ctx, record, digest);
         record.cleanup = true;
         delete record.finishing;
         await ctx.touch(record);
@@ -82,7 +119,7 @@ export async function finishLinked(
 ): Promise<void> {
   const offset = writer.offset;
   record.declaredDigest = digest;
-  record.finished = { digest, at: ctx.now() };
+  markFinished(ctx, record, digest);
   record.cleanup = true;
   await ctx.touch(record);
   await ctx.hooks.finished?.(record);
@@ -109,15 +146,21 @@ export async function finishLinked(
   }
 }
 
-/** DELETE or expiry: marked first (a crash half-way still ends in removal), then keys, then the record. */
+/**
+ * DELETE or expiry: marked first (a crash half-way still ends in removal), then keys, then the
+ * record. A finished upload whose completion event is still owed keeps its (removing) record
+ * until the alarm has delivered it: answering 404 to the client must not cancel what the host
+ * app is owed, or a DELETE right after a finish would hide a linked blob from it.
+ */
 export async function remove(ctx: SessionContext, record: SessionRecord): Promise<void> {
   ctx.writer = undefined;
   if (!record.removing) {
     record.removing = true;
     await ctx.storage.put(RECORD_KEY, record);
-    await ctx.storage.setAlarm(ctx.now() + ALARM_RETRY_MS);
+    await ctx.storage.setAlarm(record.events ? nextAlarm(record, ctx.now()) : ctx.now() + ALARM_RETRY_MS);
   }
   await removeKeys(ctx, record);
+  if (record.events) return;
   await ctx.forget(record);
 }
 
@@ -144,11 +187,15 @@ export async function runAlarm(ctx: SessionContext, failures: number): Promise<n
   const record = await ctx.record();
   if (!record) return failures;
   try {
-    if (record.removing || ctx.now() >= record.expiresAt) {
+    // First, and failing on its own: an owed event is never held up by the store's faults.
+    if (record.events) await deliverEvents(ctx, record);
+    if ((record.removing || ctx.now() >= record.expiresAt) && !record.events) {
       await remove(ctx, record);
       return failures;
     }
-    if (record.finished) {
+    if (record.removing) {
+      // Keys already removed; the record waits for its owed event (alarm set below).
+    } else if (record.finished) {
       if (record.cleanup) {
         await removeKeys(ctx, record);
         delete record.cleanup;
@@ -163,7 +210,7 @@ export async function runAlarm(ctx: SessionContext, failures: number): Promise<n
       }
     }
     const current = await ctx.record();
-    if (current) await ctx.storage.setAlarm(current.cleanup ? ctx.now() + ALARM_RETRY_MS : current.expiresAt);
+    if (current) await ctx.storage.setAlarm(nextAlarm(current, ctx.now()));
     return 0;
   } catch (err) {
     ctx.writer = undefined;

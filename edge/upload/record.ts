@@ -34,7 +34,16 @@ export interface SessionRecord {
   finished?: { digest: Sha256Digest; at: number };
   /** The upload's keys may still be in the bucket after the finish; the alarm removes them. */
   cleanup?: true;
+  /**
+   * Completion event deliveries still owed (at least once): written in the same record put as
+   * `finished`, before any attempt, so a restart between the finish and a delivery loses nothing.
+   * The alarm delivers to each target left and drops it on success; `attempts` sets the backoff.
+   */
+  events?: { pending: EventTarget[]; attempts: number };
 }
+
+/** Where a completion event goes: the Queue producer, the webhook, the in-Worker hook (edge/upload-object.ts). */
+export type EventTarget = "queue" | "webhook" | "hook";
 
 /** The storage key of the record. */
 export const RECORD_KEY = "upload";
@@ -43,10 +52,21 @@ export const RECORD_KEY = "upload";
 export const ALARM_RETRY_MS = 5_000;
 export const ALARM_MAX_DELAY_MS = 10 * 60_000;
 
-/** When the alarm should next run for `record`: soon while work is pending (finish, cleanup), else at expiry. */
+/** When the alarm should next run for `record`: soon while work is pending (finish, cleanup, events), else at expiry. */
 export function nextAlarm(record: SessionRecord, now: number): number {
   const pending = record.cleanup === true || (record.finishing === true && !record.finished);
-  return pending ? now + ALARM_RETRY_MS : record.expiresAt;
+  const work = pending ? now + ALARM_RETRY_MS : record.expiresAt;
+  if (!record.events) return work;
+  // A fresh completion event goes out at once: the alarm is its only sender, so the request that
+  // finished never waits on a webhook. Failed deliveries back off as failed finishes do. Past
+  // expiry an owed event holds the record, and the delivery's schedule alone drives the alarm.
+  const delivery = now + (record.events.attempts === 0 ? 0 : eventRetryDelay(record.events.attempts));
+  return work <= now ? delivery : Math.min(work, delivery);
+}
+
+/** Backoff after `attempts` failed deliveries: 5 s, 10 s, 20 s ... up to 10 minutes. */
+export function eventRetryDelay(attempts: number): number {
+  return Math.min(ALARM_MAX_DELAY_MS, ALARM_RETRY_MS * 2 ** Math.max(0, attempts - 1));
 }
 
 /** A SessionStorage in memory, for tests: survives a "crash" when the same instance is reused. */

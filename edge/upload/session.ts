@@ -26,7 +26,7 @@ import type { StorageDriver } from "../storage/driver.ts";
 import { readBody } from "../writer/body-chunks.ts";
 import { UploadUnknownError, createUploadWriter, resumeUploadWriter, type UploadWriter, type WriterOptions } from "../writer/index.ts";
 import { SessionContext, type SessionConfig, type SessionHooks } from "./context.ts";
-import { findDuplicate, finish, finishLinked, remove, runAlarm, type Duplicate } from "./finish.ts";
+import { findDuplicate, finish, finishLinked, markFinished, remove, runAlarm, type Duplicate } from "./finish.ts";
 import type { SessionRecord, SessionStorage } from "./record.ts";
 
 /** The body part of a PATCH or of a creation-with-upload POST. */
@@ -137,7 +137,7 @@ export class UploadSession {
         }
         if (req.declaredDigest && duplicate.kind === "duplicate") {
           await req.write?.body?.cancel();
-          record.finished = { digest: req.declaredDigest, at: this.now() };
+          markFinished(ctx, record, req.declaredDigest);
           await ctx.save(record);
           await ctx.hooks.finished?.(record);
           return status(record, req.length);
