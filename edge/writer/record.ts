@@ -118,6 +118,16 @@ export type CommittedRead = (key: string) => Promise<{ bytes: Uint8Array; etag: 
  * consistent may answer "not found" for a key written just before: read again with backoff
  * before believing it.
  */
+/** Whether the `info` at `key` names multipart upload `uploadId`; "unknown" when it cannot be read. */
+async function recordedHere(read: CommittedRead, key: string, uploadId: string): Promise<boolean | "unknown"> {
+  try {
+    const stored = JSON.parse(new TextDecoder().decode((await read(key)).bytes)) as { multipart?: { uploadId?: string } };
+    return stored.multipart?.uploadId === uploadId;
+  } catch (err) {
+    return err instanceof PathNotFoundError ? false : "unknown";
+  }
+}
+
 export function committedReader(driver: StorageDriver, retry: RetryPolicy): CommittedRead {
   return async (key) => {
     for (let attempt = 0; ; attempt++) {
@@ -177,6 +187,7 @@ export class StoredUpload {
   static async create(
     driver: StorageDriver,
     init: { namespace: string; id: string; length: number; declaredDigest?: Sha256Digest; partSize: number; now: Date },
+    read: CommittedRead,
   ): Promise<StoredUpload> {
     const { namespace, id, length, partSize, declaredDigest } = init;
     const now = rfc3339(init.now);
@@ -192,8 +203,20 @@ export class StoredUpload {
       const stored = await driver.put(uploadInfoPath(namespace, id), JSON.stringify(toStored(info)), { onlyIf: { doesNotExist: true } });
       return new StoredUpload(driver, info, stored.etag, [], new Uint8Array(0));
     } catch (err) {
-      // The multipart upload is recorded nowhere else: abort it, or it stays open for good.
-      if (info.layout !== "tail") await abortUnrecorded(driver.resumeMultipart(info.multipart.key, info.multipart.uploadId));
+      if (info.layout === "tail") {
+        if (err instanceof PreconditionFailedError) throw new UploadExistsError(namespace, id);
+        throw err;
+      }
+      const multipart = info.multipart;
+      if (!(err instanceof PreconditionFailedError)) {
+        // The put may have taken effect with its answer lost: then `info` names this multipart
+        // upload, and aborting it would leave an upload that can never be completed. Look first.
+        const found = await recordedHere(read, uploadInfoPath(namespace, id), multipart.uploadId);
+        if (found === "unknown") throw err; // cannot tell: leave it (an open upload is cheaper than a dead one)
+        if (found) return StoredUpload.load(driver, { namespace, id }, read, true);
+      }
+      // Recorded nowhere: abort it, or it stays open for good.
+      await abortUnrecorded(driver.resumeMultipart(multipart.key, multipart.uploadId));
       if (err instanceof PreconditionFailedError) throw new UploadExistsError(namespace, id);
       throw err;
     }

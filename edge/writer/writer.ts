@@ -79,7 +79,8 @@ export async function createUploadWriter(
   if (length > max) throw new UploadTooLargeError(length, max);
   if (init.declaredDigest !== undefined) blobDataPath(init.declaredDigest); // validates the digest
 
-  const upload = await StoredUpload.create(driver, { ...init, partSize, now: (opts.now ?? (() => new Date()))() });
+  const now = (opts.now ?? (() => new Date()))();
+  const upload = await StoredUpload.create(driver, { ...init, partSize, now }, committedReader(driver, retryPolicy(opts)));
   const createHasher = opts.createHasher ?? defaultHasherFactory;
   return new Writer(upload, await createHasher(), opts);
 }
