@@ -84,20 +84,19 @@ export function startTransfer(input: TransferInput): TransferRun {
     (digest) => void (known = digest),
     () => undefined, // a failed hash surfaces through the upload, not here
   );
-
-  // tus-js-client only knows a `retryDelays` array: it retries while `attempt < length`, asking
-  // onShouldRetry first, then waits `retryDelays[attempt]`, and counts from 0 again once the
-  // upload's offset moved. So the array is ours and grows by one in onShouldRetry, which writes
-  // the policy's wait for this very error (Retry-After included) into the slot read next.
-  const delays = [0];
-  let streakStart = 0; // when the current run of failures began
-  let retrying = false;
-  let exhausted: { failures: number; elapsedMs: number } | undefined;
-  const recovered = () => {
-    if (!retrying) return;
-    retrying = false;
-    input.onRetry?.(undefined);
+  /** The Repr-Digest a request carries: the known digest on creation and on every PATCH; the last PATCH waits for it. */
+  const digestFor = async (req: tus.HttpRequest): Promise<Sha256Digest | undefined> => {
+    const method = req.getMethod();
+    if (method === "POST") return input.digest;
+    if (method !== "PATCH") return undefined;
+    if (!isFinalPatch(req)) return known;
+    const digest = input.digest ?? (await Promise.race([input.waitForDigest(), pausedPromise.then(() => undefined)]));
+    // XHR ignores abort() before send(); refuse to send instead of relying on it.
+    if (paused || !digest) throw new StopSignal("paused");
+    return digest;
   };
+
+  const retries = createRetryHooks(input);
 
   let resolveResult: (r: TransferResult) => void = () => {};
   let rejectResult: (e: unknown) => void = () => {};
@@ -108,7 +107,7 @@ export function startTransfer(input: TransferInput): TransferRun {
     const options: tus.UploadOptions = {
       endpoint: input.endpoint,
       chunkSize: input.chunkSize,
-      retryDelays: delays,
+      retryDelays: retries.delays,
       metadata: { filename: input.name, filetype: input.type || "application/octet-stream", ...(input.digest ? { digest: input.digest } : {}) },
       fingerprint: async () => input.key,
       urlStorage: input.urlStorage,
@@ -118,25 +117,15 @@ export function startTransfer(input: TransferInput): TransferRun {
       httpStack: countingStack(tus.defaultOptions.httpStack, (bytes) => input.onSend?.(bytes)),
       async onBeforeRequest(req) {
         if (paused) throw new StopSignal("paused");
-        const method = req.getMethod();
         const token = await resolveToken(input.token);
         if (token) req.setHeader("Authorization", `Bearer ${token}`);
-        if (method === "POST" && input.digest) req.setHeader("Repr-Digest", formatReprDigest(input.digest));
-        if (method === "PATCH") {
-          if (isFinalPatch(req)) {
-            const digest = input.digest ?? (await Promise.race([input.waitForDigest(), pausedPromise.then(() => undefined)]));
-            // XHR ignores abort() before send(); refuse to send instead of relying on it.
-            if (paused || !digest) throw new StopSignal("paused");
-            req.setHeader("Repr-Digest", formatReprDigest(digest));
-          } else if (known) {
-            req.setHeader("Repr-Digest", formatReprDigest(known));
-          }
-        }
+        const digest = await digestFor(req);
+        if (digest) req.setHeader("Repr-Digest", formatReprDigest(digest));
       },
       async onAfterResponse(req, res) {
         const method = req.getMethod();
         const status = res.getStatus();
-        if (status < 400) recovered();
+        if (status < 400) retries.recovered();
         if (method === "HEAD") {
           if (status === 200) input.onResumed?.(Number(res.getHeader("Upload-Offset")));
           else if (status === 404 || status === 410) input.onGone?.(status);
@@ -152,28 +141,9 @@ export function startTransfer(input: TransferInput): TransferRun {
           throw new StopSignal("complete-at-creation");
         }
       },
-      onShouldRetry(err, attempt) {
-        if (paused || err.causingError instanceof StopSignal) return false;
-        if (isFileReadError(err.causingError)) return false; // the file will not come back by waiting
-        const res = err.originalResponse;
-        const status = res?.getStatus() ?? 0;
-        if (!isRetryableStatus(status)) return false;
-        const now = Date.now();
-        if (attempt === 0) streakStart = now; // the first failure, or the first since progress
-        const failures = attempt + 1;
-        if (!input.retry.allows(failures)) {
-          exhausted = { failures, elapsedMs: now - streakStart };
-          return false;
-        }
-        const wait = input.retry.delay(attempt, retryAfterOf(res, now));
-        delays[attempt] = wait;
-        if (delays.length <= failures) delays.push(0); // tus checks the length before asking again
-        retrying = true;
-        input.onRetry?.({ failures, maxAttempts: input.retry.maxAttempts, status, code: answerOf(res).code, at: now + wait });
-        return true;
-      },
+      onShouldRetry: (err, attempt) => !paused && !(err.causingError instanceof StopSignal) && retries.shouldRetry(err, attempt),
       onProgress(sent) {
-        recovered();
+        retries.recovered();
         input.onProgress?.(sent);
       },
       onChunkComplete(_chunk, accepted) {
@@ -186,7 +156,7 @@ export function startTransfer(input: TransferInput): TransferRun {
         if (paused) return;
         const status = err instanceof tus.DetailedError ? (err.originalResponse?.getStatus() ?? 0) : 0;
         if (status === 404 || status === 410) resolve({ kind: "gone", status });
-        else reject(toTransferFailure(err, exhausted));
+        else reject(toTransferFailure(err, retries.exhausted()));
       },
     };
     upload = new tus.Upload(input.file, options);
@@ -214,6 +184,48 @@ export function startTransfer(input: TransferInput): TransferRun {
       paused = true;
       void upload?.abort(false);
       resolvePause?.();
+    },
+  };
+}
+
+/**
+ * The retry side of a transfer. tus-js-client only knows a `retryDelays` array: it retries while
+ * `attempt < length`, asking onShouldRetry first, then waits `retryDelays[attempt]`, and counts
+ * from 0 again once the upload's offset moved. So the array is ours and grows by one in
+ * shouldRetry, which writes the policy's wait for this very error (Retry-After included) into
+ * the slot read next.
+ */
+function createRetryHooks(input: TransferInput) {
+  const delays = [0];
+  let streakStart = 0; // when the current run of failures began
+  let retrying = false;
+  let exhausted: { failures: number; elapsedMs: number } | undefined;
+  return {
+    delays,
+    exhausted: () => exhausted,
+    recovered() {
+      if (!retrying) return;
+      retrying = false;
+      input.onRetry?.(undefined);
+    },
+    shouldRetry(err: tus.DetailedError, attempt: number): boolean {
+      if (isFileReadError(err.causingError)) return false; // the file will not come back by waiting
+      const res = err.originalResponse;
+      const status = res?.getStatus() ?? 0;
+      if (!isRetryableStatus(status)) return false;
+      const now = Date.now();
+      if (attempt === 0) streakStart = now; // the first failure, or the first since progress
+      const failures = attempt + 1;
+      if (!input.retry.allows(failures)) {
+        exhausted = { failures, elapsedMs: now - streakStart };
+        return false;
+      }
+      const wait = input.retry.delay(attempt, retryAfterOf(res, now));
+      delays[attempt] = wait;
+      if (delays.length <= failures) delays.push(0); // tus checks the length before asking again
+      retrying = true;
+      input.onRetry?.({ failures, maxAttempts: input.retry.maxAttempts, status, code: answerOf(res).code, at: now + wait });
+      return true;
     },
   };
 }
