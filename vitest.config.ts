@@ -5,6 +5,33 @@ import { defineConfig } from "vitest/config";
 const EDGE_BINDINGS = { ALLOW_ANONYMOUS: "true", UPLOAD_SECRET: "test-secret", CORS_ORIGINS: "*", BODY_IDLE_TIMEOUT_SECONDS: "3" };
 
 /**
+ * Completion events in the workerd project (test/workerd/events.workerd.test.ts): the edge sends
+ * each finished upload's event to the queue UPLOAD_EVENTS and POSTs it to WEBHOOK_URL; both
+ * reach test/support/event-sink.mjs, an auxiliary worker that is the queue's consumer and the
+ * edge's outbound service (no test in this project fetches anything else), and that the tests
+ * read through the EVENT_SINK binding. The secret is a Standard Webhooks `whsec_` one.
+ */
+const EVENT_OPTIONS = {
+  bindings: {
+    ...EDGE_BINDINGS,
+    WEBHOOK_URL: "https://webhook.test/hook",
+    WEBHOOK_SECRET: `whsec_${Buffer.from("edge-upload webhook test secret").toString("base64")}`,
+  },
+  queueProducers: { UPLOAD_EVENTS: { queueName: "upload-events" } },
+  serviceBindings: { EVENT_SINK: "event-sink" },
+  outboundService: "event-sink",
+  workers: [
+    {
+      name: "event-sink",
+      modules: true,
+      scriptPath: "test/support/event-sink.mjs",
+      compatibilityDate: "2026-10-01",
+      queueConsumers: { "upload-events": { maxBatchTimeout: 0 } },
+    },
+  ],
+};
+
+/**
  * The tests that need the S3 store: the S3 driver's and writer's own, and the HTTP tests chosen to
  * run a second time with STORAGE=s3 (lifecycle and every finish path, blobs, store faults).
  */
@@ -44,7 +71,7 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.jsonc" }, miniflare: { bindings: EDGE_BINDINGS } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.jsonc" }, miniflare: EVENT_OPTIONS })],
         test: {
           name: "workerd",
           include: ["**/*.workerd.test.ts"],

@@ -18,7 +18,7 @@ function base64url(bytes: Uint8Array): string {
   return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function fromBase64url(text: string): Uint8Array | undefined {
+function fromBase64url(text: string): Uint8Array<ArrayBuffer> | undefined {
   if (!/^[A-Za-z0-9_-]{43}$/.test(text)) return undefined; // 32 bytes, unpadded
   try {
     return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/") + "="), (c) => c.charCodeAt(0));
@@ -31,8 +31,8 @@ function key(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
-function signedText(namespace: string, digest: string, exp: number): Uint8Array {
-  return encoder.encode(`blob:${namespace}:${digest}:${exp}`);
+function signedText(namespace: string, digest: string, exp: number): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(encoder.encode(`blob:${namespace}:${digest}:${exp}`));
 }
 
 /** The query string (`ns=...&exp=...&sig=...`) granting a read of `digest` in `namespace` until `exp`. */
