@@ -126,10 +126,7 @@ export function startTransfer(input: TransferInput): TransferRun {
         const method = req.getMethod();
         const status = res.getStatus();
         if (status < 400) retries.recovered();
-        if (method === "HEAD") {
-          if (status === 200) input.onResumed?.(Number(res.getHeader("Upload-Offset")));
-          else if (status === 404 || status === 410) input.onGone?.(status);
-        }
+        if (method === "HEAD") reportResume(input, status, res);
         // The edge already had this blob: the upload is complete at creation. tus-js-client
         // ignores a POST's offset and would send a PATCH, so stop it here: no bytes go out.
         if (method === "POST" && status === 201 && input.size > 0 && Number(res.getHeader("Upload-Offset")) === input.size) {
@@ -137,7 +134,7 @@ export function startTransfer(input: TransferInput): TransferRun {
           const uploadUrl = location ? new URL(location, input.endpoint).toString() : "";
           paused = true;
           void upload?.abort(false);
-          void finish(res, uploadUrl).then(resolveResult, rejectResult);
+          void finish(input, res, uploadUrl).then(resolveResult, rejectResult);
           throw new StopSignal("complete-at-creation");
         }
       },
@@ -150,7 +147,7 @@ export function startTransfer(input: TransferInput): TransferRun {
         input.onChunkComplete?.(accepted);
       },
       onSuccess({ lastResponse }) {
-        void finish(lastResponse).then(resolve, reject);
+        void finish(input, lastResponse, upload?.url ?? "").then(resolve, reject);
       },
       onError(err) {
         if (paused) return;
@@ -160,22 +157,8 @@ export function startTransfer(input: TransferInput): TransferRun {
       },
     };
     upload = new tus.Upload(input.file, options);
-    const u = upload;
-    u.findPreviousUploads().then((previous) => {
-      const last = previous[previous.length - 1];
-      if (last) u.resumeFromPreviousUpload(last);
-      if (!paused) u.start();
-    }, reject);
+    startOrResume(upload, () => paused).catch(reject);
   });
-
-  /** The last response names the blob; a 0-byte upload or an older edge may need a HEAD for it. */
-  async function finish(res: tus.HttpResponse, uploadUrl = upload?.url ?? ""): Promise<TransferResult> {
-    const repr = res.getHeader("Repr-Digest");
-    let location = res.getHeader("Content-Location");
-    let digest = repr ? (parseReprDigest(repr) ?? undefined) : undefined;
-    if (!location && uploadUrl) ({ location, digest } = await headFinished(uploadUrl, input.token));
-    return { kind: "done", digest, blobUrl: location ? new URL(location, input.endpoint).toString() : undefined, uploadUrl };
-  }
 
   return {
     result,
@@ -186,6 +169,29 @@ export function startTransfer(input: TransferInput): TransferRun {
       resolvePause?.();
     },
   };
+}
+
+/** The last response names the blob; a 0-byte upload or an older edge may need a HEAD for it. */
+async function finish(input: TransferInput, res: tus.HttpResponse, uploadUrl: string): Promise<TransferResult> {
+  const repr = res.getHeader("Repr-Digest");
+  let location = res.getHeader("Content-Location");
+  let digest = repr ? (parseReprDigest(repr) ?? undefined) : undefined;
+  if (!location && uploadUrl) ({ location, digest } = await headFinished(uploadUrl, input.token));
+  return { kind: "done", digest, blobUrl: location ? new URL(location, input.endpoint).toString() : undefined, uploadUrl };
+}
+
+/** What the resume HEAD said: where the upload continues, or that the edge lost it. */
+function reportResume(input: TransferInput, status: number, res: tus.HttpResponse): void {
+  if (status === 200) input.onResumed?.(Number(res.getHeader("Upload-Offset")));
+  else if (status === 404 || status === 410) input.onGone?.(status);
+}
+
+/** Continues the upload stored under this key (its URL in urlStorage), else starts a new one. */
+async function startOrResume(upload: tus.Upload, paused: () => boolean): Promise<void> {
+  const previous = await upload.findPreviousUploads();
+  const last = previous[previous.length - 1];
+  if (last) upload.resumeFromPreviousUpload(last);
+  if (!paused()) upload.start();
 }
 
 /**
