@@ -19,7 +19,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { ENGINES, type EngineBrowser, launch } from "../support/browsers.ts";
+import { ENGINES, type Engine, type EngineBrowser, launch } from "../support/browsers.ts";
 import { type CountingProxy, seededBytes, sha256Digest, startCountingProxy } from "./page-helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -118,104 +118,134 @@ async function servedDigest(blob: string | null): Promise<string> {
   return sha256Digest(new Uint8Array(await res.arrayBuffer()));
 }
 
+/** One engine's state across its two tests. */
+interface EngineRun {
+  engine: Engine;
+  profile: string;
+  /** One launch serves both tests (a launch costs seconds, Firefox's most); the crash test relaunches it. */
+  browser?: EngineBrowser;
+  small: DiskFile;
+  large: DiskFile;
+}
+
+async function current(run: EngineRun): Promise<EngineBrowser> {
+  run.browser ??= await launch(run.engine, { profileDir: run.profile });
+  return run.browser;
+}
+
+interface Killed {
+  /** Dead, kept for its relaunch() on the same profile. */
+  browser: EngineBrowser;
+  atKill: Hooks;
+  midHash: boolean;
+  /** PATCH body bytes that reached the edge before the kill. */
+  reachedEdge: number;
+  sentSession1: number;
+}
+
+/** Session 1: the large file chosen, the browser SIGKILLed once the gate holds the upload and a checkpoint is past. */
+async function uploadAndKill(run: EngineRun): Promise<Killed> {
+  const { large } = run;
+  const browser = await current(run);
+  await openPage(browser, CRASH_QUERY);
+  const sentBefore = proxy.patchBytes;
+  const forwardedBefore = proxy.forwarded;
+  proxy.setGate(forwardedBefore + GATE);
+  await browser.setFiles(FILE_INPUT, [large.path]);
+  await proxy.waitForForwarded(forwardedBefore + GATE);
+  // Past the first checkpoint, with time to store it.
+  await browser.waitFor(({ selector, at }, find) => Number(find(selector)?.getAttribute("data-hashed")) >= at, {
+    selector: rowSelector(large.name),
+    at: CHECKPOINT + 4 * MiB,
+  });
+  const atKill = await hooks(browser, large.name);
+  await browser.killHard();
+  run.browser = undefined;
+  const reachedEdge = proxy.forwarded - forwardedBefore;
+  // Mid-upload for certain: the gate held the rest. Mid-hash as a rule (hashing is held to
+  // 8 MiB/s), but on a loaded machine the upload may take longer than the whole hash: then the
+  // row is uploading, and the relaunch has nothing to re-hash.
+  expect(reachedEdge).toBe(GATE);
+  expect(Number(atKill.uploaded)).toBeLessThan(large.size);
+  const midHash = Number(atKill.hashed) < large.size;
+  expect(atKill).toMatchObject(midHash ? { state: "hashing", digest: null } : { state: "uploading" });
+  await proxy.waitForNoOpenPatch();
+  return { browser, atKill, midHash, reachedEdge, sentSession1: proxy.patchBytes - sentBefore };
+}
+
+/** Session 2: the same profile; the row continues (given the same file again when it asks for it) and ends done. */
+async function relaunchAndFinish(run: EngineRun, killed: Killed): Promise<void> {
+  const { large } = run;
+  const sentBefore = proxy.patchBytes; // before the relaunch: a row that continues by itself sends at once
+  proxy.setGate(Number.POSITIVE_INFINITY);
+  const browser = await killed.browser.relaunch();
+  run.browser = browser;
+  await openPage(browser, CRASH_QUERY);
+  await waitForState(browser, large.name, ["interrupted", "hashing", "uploading", "done"]);
+  const after = await hooks(browser, large.name);
+  // Without a kept copy of the file the row waits for it: the same file, in the same input.
+  if (after.state === "interrupted") await browser.setFiles(FILE_INPUT, [large.path]);
+  await waitForState(browser, large.name, ["done", "failed"]);
+  const done = await hooks(browser, large.name);
+  const sentSession2 = proxy.patchBytes - sentBefore;
+
+  expect(done).toMatchObject({ state: "done", digest: large.digest, rows: 1 }); // continued its row, no second one
+  // The upload went on from what the edge had committed, all of which it had received, and
+  // the browser sent only the rest.
+  const resumedUploadAt = Number(done.resumedUploadAt);
+  expect(resumedUploadAt).toBeGreaterThan(0);
+  expect(resumedUploadAt).toBeLessThanOrEqual(killed.reachedEdge);
+  expect(sentSession2).toBe(large.size - resumedUploadAt);
+  // Hashing went on from a stored checkpoint, at most one interval behind the kill (the hash
+  // job's promise, client/hashing/job.ts; the row showed hashedAtKill a moment before the
+  // kill, so hashing was at least there and a later checkpoint may have been stored).
+  const hashedAtKill = Number(killed.atKill.hashed);
+  const resumedHashAt = Number(done.resumedHashAt);
+  if (killed.midHash) {
+    expect(resumedHashAt).toBeGreaterThan(0);
+    expect(resumedHashAt).toBeGreaterThanOrEqual(hashedAtKill - CHECKPOINT);
+  }
+  expect(await servedDigest(done.blob)).toBe(large.digest);
+  const { midHash, reachedEdge, sentSession1 } = killed;
+  const facts = { midHash, stateAfterRelaunch: after.state, hashedAtKill, resumedHashAt, sentSession1, reachedEdge, resumedUploadAt, sentSession2 };
+  console.log(JSON.stringify({ engine: run.engine, version: browser.version, ...facts }));
+}
+
 describe.each(ENGINES)("%s", (engine) => {
-  let profile = "";
-  let browser: EngineBrowser | undefined;
   // Bytes of this engine's own: the edge dedupes by digest, so a file another engine uploaded
   // already would finish early and prove nothing.
   const seed = ENGINES.indexOf(engine) + 1;
-  let small: DiskFile;
-  let large: DiskFile;
+  let run: EngineRun;
 
   beforeAll(async () => {
-    profile = await mkdtemp(join(tmpdir(), `engines-${engine}-`));
-    small = await diskFile(`${engine}-16mib.bin`, 16 * MiB, 160 + seed);
-    large = await diskFile(`${engine}-crash-48mib.bin`, 48 * MiB, 480 + seed);
+    run = {
+      engine,
+      profile: await mkdtemp(join(tmpdir(), `engines-${engine}-`)),
+      small: await diskFile(`${engine}-16mib.bin`, 16 * MiB, 160 + seed),
+      large: await diskFile(`${engine}-crash-48mib.bin`, 48 * MiB, 480 + seed),
+    };
   });
   afterAll(async () => {
-    await browser?.close();
-    await rm(profile, { recursive: true, force: true });
+    await run?.browser?.close();
+    if (run) await rm(run.profile, { recursive: true, force: true });
   });
 
-  /**
-   * The engine's browser, on the engine's profile: one launch serves both tests (a launch costs
-   * seconds, Firefox's most), and the crash test replaces it with its relaunch.
-   */
-  async function current(): Promise<EngineBrowser> {
-    browser ??= await launch(engine, { profileDir: profile });
-    return browser;
-  }
-
   test("a 16 MiB file chosen in the file input ends done with the digest node:crypto computes, and its blob serves it", async () => {
-    const fresh = await current();
-    await openPage(fresh);
-    await fresh.setFiles(FILE_INPUT, [small.path]);
-    await waitForState(fresh, small.name, ["done", "failed"]);
-    const done = await hooks(fresh, small.name);
-    expect(done).toMatchObject({ state: "done", size: String(small.size), hashed: String(small.size), uploaded: String(small.size), digest: small.digest, rows: 1 });
+    const { small } = run;
+    const browser = await current(run);
+    await openPage(browser);
+    await browser.setFiles(FILE_INPUT, [small.path]);
+    await waitForState(browser, small.name, ["done", "failed"]);
+    const done = await hooks(browser, small.name);
+    const size = String(small.size);
+    expect(done).toMatchObject({ state: "done", size, hashed: size, uploaded: size, digest: small.digest, rows: 1 });
     expect(done.resumedHashAt).toBeNull(); // a fresh upload
     expect(done.resumedUploadAt).toBeNull();
     expect(await servedDigest(done.blob)).toBe(small.digest);
   });
 
   test("SIGKILLed mid-upload (and mid-hash unless hashing won the race), relaunched on its profile: the same file given again resumes and ends done", async () => {
-    const killed = await current();
-    await openPage(killed, CRASH_QUERY);
-    const sentBefore = proxy.patchBytes;
-    const forwardedBefore = proxy.forwarded;
-    proxy.setGate(forwardedBefore + GATE);
-    await killed.setFiles(FILE_INPUT, [large.path]);
-    await proxy.waitForForwarded(forwardedBefore + GATE);
-    // Past the first checkpoint, with time to store it.
-    await killed.waitFor(
-      ({ selector, at }, find) => Number(find(selector)?.getAttribute("data-hashed")) >= at,
-      { selector: rowSelector(large.name), at: CHECKPOINT + 4 * MiB },
-    );
-    const atKill = await hooks(killed, large.name);
-    await killed.killHard();
-    browser = undefined;
-    const reachedEdge = proxy.forwarded - forwardedBefore;
-    const hashedAtKill = Number(atKill.hashed);
-    // Mid-upload for certain: the gate held the rest. Mid-hash as a rule (hashing is held to
-    // 8 MiB/s), but on a loaded machine the upload may take longer than the whole hash: then the
-    // row is uploading with its digest known, and the relaunch has nothing to re-hash.
-    expect(reachedEdge).toBe(GATE);
-    expect(Number(atKill.uploaded)).toBeLessThan(large.size);
-    const midHash = hashedAtKill < large.size;
-    expect(atKill).toMatchObject(midHash ? { state: "hashing", digest: null } : { state: "uploading" });
-    await proxy.waitForNoOpenPatch();
-    const sentSession1 = proxy.patchBytes - sentBefore;
-    const sentBefore2 = proxy.patchBytes; // before the relaunch: a row that continues by itself sends at once
-
-    proxy.setGate(Number.POSITIVE_INFINITY);
-    browser = await killed.relaunch();
-    await openPage(browser, CRASH_QUERY);
-    await waitForState(browser, large.name, ["interrupted", "hashing", "uploading", "done"]);
-    const after = await hooks(browser, large.name);
-    // Without a kept copy of the file the row waits for it: the same file, in the same input.
-    if (after.state === "interrupted") await browser.setFiles(FILE_INPUT, [large.path]);
-    await waitForState(browser, large.name, ["done", "failed"]);
-    const done = await hooks(browser, large.name);
-    const sentSession2 = proxy.patchBytes - sentBefore2;
-
-    expect(done).toMatchObject({ state: "done", digest: large.digest, rows: 1 }); // continued its row, no second one
-    // The upload went on from what the edge had committed, all of which it had received, and
-    // the browser sent only the rest.
-    const resumedUploadAt = Number(done.resumedUploadAt);
-    expect(resumedUploadAt).toBeGreaterThan(0);
-    expect(resumedUploadAt).toBeLessThanOrEqual(reachedEdge);
-    expect(sentSession2).toBe(large.size - resumedUploadAt);
-    // Hashing went on from a stored checkpoint, at most one interval behind the kill (the hash
-    // job's promise, client/hashing/job.ts; the row showed hashedAtKill a moment before the
-    // kill, so hashing was at least there and a later checkpoint may have been stored).
-    const resumedHashAt = Number(done.resumedHashAt);
-    if (midHash) {
-      expect(resumedHashAt).toBeGreaterThan(0);
-      expect(resumedHashAt).toBeGreaterThanOrEqual(hashedAtKill - CHECKPOINT);
-    }
-    expect(await servedDigest(done.blob)).toBe(large.digest);
-    console.log(
-      JSON.stringify({ engine, version: browser.version, midHash, stateAfterRelaunch: after.state, hashedAtKill, resumedHashAt, sentSession1, reachedEdge, resumedUploadAt, sentSession2 }),
-    );
+    const killed = await uploadAndKill(run);
+    await relaunchAndFinish(run, killed);
   });
 });

@@ -31,12 +31,12 @@
  * shadow root below it (deepest last): the page's hooks work whether they sit in index.html or
  * inside an `<edge-upload>` element's shadow root.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium as playwrightChromium, type Page as PlaywrightPage } from "playwright-core";
+import { type Page as PlaywrightPage, chromium as playwrightChromium } from "playwright-core";
 import puppeteer, { type Page as PuppeteerPage } from "puppeteer-core";
 import { Builder, type WebDriver, type WebElement } from "selenium-webdriver";
 import { CHROMIUM_ARGS, chromiumPath } from "./chromium.ts";
@@ -208,7 +208,15 @@ export async function launch(engine: Engine, options: LaunchOptions): Promise<En
 async function launchChromium(options: LaunchOptions): Promise<EngineBrowser> {
   const child: ChildProcess = spawn(
     chromiumPath(),
-    [...CHROMIUM_ARGS, "--headless=new", "--hide-scrollbars", `--user-data-dir=${options.profileDir}`, "--remote-debugging-port=0", "--window-size=1000,800", "about:blank"],
+    [
+      ...CHROMIUM_ARGS,
+      "--headless=new",
+      "--hide-scrollbars",
+      `--user-data-dir=${options.profileDir}`,
+      "--remote-debugging-port=0",
+      "--window-size=1000,800",
+      "about:blank",
+    ],
     { detached: true, stdio: ["ignore", "ignore", "pipe"] },
   );
   const pid = child.pid;
@@ -309,11 +317,13 @@ async function launchFirefox(options: LaunchOptions): Promise<EngineBrowser> {
 
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), "webkit-launcher.py");
 
+/** WebKitWebDriver's path, once it, Xvfb and the launcher's GObject bindings are all there. */
 export function webkitDriverPath(): string {
   const path = process.env.WEBKIT_WEBDRIVER_PATH ?? "/usr/bin/WebKitWebDriver";
-  if (!existsSync(path) || !existsSync("/usr/bin/Xvfb")) {
+  const gi = spawnSync("/usr/bin/python3", ["-c", 'import gi; gi.require_version("WebKit2", "4.1"); gi.require_version("Gtk", "3.0")']);
+  if (!existsSync(path) || !existsSync("/usr/bin/Xvfb") || gi.status !== 0) {
     throw new Error(
-      `No WebKitWebDriver at ${path} or no Xvfb. Install them (Debian: \`sudo apt-get update && sudo apt-get install -y ` +
+      `No WebKitWebDriver at ${path}, no Xvfb or no WebKit2 4.1 bindings for /usr/bin/python3. Install them (Debian: \`sudo apt-get update && sudo apt-get install -y ` +
         "webkit2gtk-driver xvfb gir1.2-webkit2-4.1 python3-gi`).",
     );
   }

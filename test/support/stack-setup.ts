@@ -10,6 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { firefoxPath, webkitDriverPath } from "./browsers.ts";
 import { chromiumPath } from "./chromium.ts";
 import { startServer } from "./server-process.ts";
 
@@ -21,7 +22,12 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
-  if (project.name === "browser") chromiumPath(); // fail fast, with instructions, when no browser is installed
+  if (project.name === "browser") {
+    // Fail fast, with instructions, when a browser the tests drive is not installed.
+    chromiumPath();
+    firefoxPath();
+    webkitDriverPath();
+  }
   const stateDir = await mkdtemp(join(tmpdir(), "edge-upload-state-"));
   // EDGE_UPLOAD_TEST_URL=http://127.0.0.1:8787 runs the tests against a server already running
   // (`npm run dev`, say, to compare it with `npm start`): nothing is started or built here.
