@@ -4,11 +4,12 @@
  * with a valid Standard Webhooks signature; a receiver that fails gets it again from the upload
  * object's alarm, and neither a restart of the object nor a DELETE right after the finish loses it.
  */
-import { SELF, runInDurableObject } from "cloudflare:test";
+import { SELF, env, runInDurableObject } from "cloudflare:test";
+import { app } from "../../edge/http/app.ts";
 import { describe, expect, test } from "vitest";
 import { verifyWebhook, WebhookVerificationError } from "../../edge/server.ts";
 import { eventRetryDelay } from "../../edge/upload/record.ts";
-import { auth, create, seeded, sha256, stubOf, tokenFor, upload } from "./http-support.ts";
+import { BASE, auth, create, seeded, sha256, stubOf, tokenFor, upload } from "./http-support.ts";
 import { WEBHOOK_SECRET, driveEvents, failWebhook, recordOf, sink } from "./events-support.ts";
 
 const SIZE = 1000;
@@ -92,4 +93,19 @@ describe("completion events", () => {
     // Delivered: the record, kept only for the event, is gone now.
     expect(await recordOf(id)).toBeUndefined();
   });
+});
+
+test("WEBHOOK_URL without WEBHOOK_SECRET, a malformed URL or whsec_ secret, or a bad BLOB_URL_TTL_SECONDS: 500 CONFIG_INVALID naming the var", async () => {
+  for (const [vars, named] of [
+    [{ WEBHOOK_SECRET: "" }, "WEBHOOK_SECRET"],
+    [{ WEBHOOK_URL: "webhook.test/hook" }, "WEBHOOK_URL"],
+    [{ WEBHOOK_SECRET: "whsec_***" }, "WEBHOOK_SECRET"],
+    [{ BLOB_URL_TTL_SECONDS: "1h" }, "BLOB_URL_TTL_SECONDS"],
+  ] as const) {
+    const res = await app.fetch(new Request(`${BASE}/files`, { method: "OPTIONS" }), { ...env, ...vars });
+    expect(res.status, named).toBe(500);
+    const body = (await res.json()) as { code: string; message: string };
+    expect(body.code).toBe("CONFIG_INVALID");
+    expect(body.message).toContain(named);
+  }
 });
