@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import type { UploadSnapshot } from "../../client/index.ts";
 import { launchPersistent } from "../support/chromium.ts";
 import { seededBytes } from "../support/seeded.ts";
 import { type H, untilUpload } from "./harness-page.ts";

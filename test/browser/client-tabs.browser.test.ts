@@ -6,7 +6,6 @@
 import { createHash } from "node:crypto";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import type { UploadSnapshot } from "../../client/index.ts";
 import { launchChromium } from "../support/chromium.ts";
 import { seededBytes } from "../support/seeded.ts";
 import type { Harness } from "../pages/client-harness.ts";

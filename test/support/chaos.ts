@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { appendFileSync } from "node:fs";
-import { parseDigest, type Sha256Digest } from "../../shared/digest.ts";
+import { type Sha256Digest } from "../../shared/digest.ts";
 import { blobDataPath, blobsPrefix, uploadInfoPath, uploadPrefix } from "../../edge/registry/paths.ts";
 import { readLink } from "../../edge/registry/blobs.ts";
 import { readAll } from "../../edge/storage/body.ts";

@@ -10,7 +10,7 @@ import { sameBytes, seeded } from "../../edge/storage/conformance.ts";
 import { MultipartUnknownError, PreconditionFailedError, StorageUnavailableError } from "../../edge/storage/driver.ts";
 import type { RetryPolicy } from "../../edge/storage/retry.ts";
 import type { S3DriverOptions } from "../../edge/storage/s3.ts";
-import { multipartUploadsOf, s3, s3Server } from "./s3-support.ts";
+import { multipartUploadsOf, s3, } from "./s3-support.ts";
 
 const MiB = 1024 * 1024;
 let n = 0;
