@@ -50,7 +50,8 @@ const HTTP_ON_S3_TOO = ["test/workerd/http-blobs.workerd.test.ts", "test/workerd
  *            test/support/s3-server.ts, which provides its endpoint as inject("s3"));
  * - e2e:     Node tests (tus-js-client, the CLI) against the `npm start` stack (vite dev + workerd)
  *            over real loopback HTTP;
- * - browser: the same stack driven through real Chromium (playwright-core).
+ * - browser: the same stack driven through real Chromium (playwright-core), and through Firefox ESR
+ *            and WebKitGTK as well in engines.browser.test.ts (test/support/browsers.ts).
  * The e2e and browser projects each start their own stack (test/support/stack-setup.ts) with a
  * throw-away state directory, and provide its URL as inject("baseUrl").
  */
@@ -128,7 +129,7 @@ export default defineConfig({
           globalSetup: ["test/support/stack-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          // One Chromium at a time: CI has two cores.
+          // One browser at a time: CI has two cores.
           fileParallelism: false,
         },
       },
