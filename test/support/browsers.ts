@@ -8,15 +8,16 @@
  * How each engine is driven, and what it took (versions measured with Debian 12's packages,
  * 2026-12; docs/page.md "Engines" says the same for readers of the page's docs):
  *
- * - chromium (Debian's chromium 156) through playwright-core over CDP. Started by hand with
+ * - chromium (Debian's chromium 156) through playwright-core 1.65 over CDP. Started by hand with
  *   --remote-debugging-port=0 rather than by launchPersistentContext, which hides the pid.
- *   Playwright's CSS locators pierce open shadow roots by themselves.
- * - firefox (Debian's firefox-esr 153 ESR) through puppeteer-core, `browser: "firefox"`, which
+ *   Quirk: Playwright's setInputFiles on a browser reached with connectOverCDP takes it for a
+ *   remote one and hangs streaming the files; CDP's DOM.setFileInputFiles does it directly.
+ * - firefox (Debian's firefox-esr 153 ESR) through puppeteer-core 25, `browser: "firefox"`, which
  *   speaks WebDriver BiDi (no CDP in Firefox any more). Quirks: without the prefs
  *   dom.storageManager.prompt.testing(.allow), `navigator.storage.persist()` waits for a prompt
  *   no one answers and never settles; puppeteer writes its prefs into the profile's user.js on
  *   every launch, so a relaunch on the same profile gets them again.
- * - webkit (WebKitGTK 2.50, Safari's engine) through selenium-webdriver and WebKitWebDriver
+ * - webkit (WebKitGTK 2.50, Safari's engine) through selenium-webdriver 4 and WebKitWebDriver
  *   (webkit2gtk-driver), headed under an Xvfb of its own (WebKitGTK has no headless mode).
  *   Quirks: stock `MiniBrowser --automation` keeps all storage in memory, so the browser is
  *   test/support/webkit-launcher.py, a few lines on the WebKit2 GObject bindings with a
