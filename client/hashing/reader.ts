@@ -15,6 +15,9 @@
 import type { StageEvent, StageRequest } from "../staging/opfs.ts";
 import { type Stager, startStaging } from "../staging/stager.ts";
 
+/** Buffers the reader may fill ahead beyond the hasher's ask while it also writes the copy. */
+const STAGING_EXTRA_BUFFERS = 3;
+
 export type ReaderRequest =
   | { type: "start"; offset: number; bufferSize: number; buffers: number }
   | { type: "free"; buffer: ArrayBuffer };
@@ -41,7 +44,9 @@ export function serveFile(file: Blob, port: MessagePort, stage?: StageRequest): 
       wake?.();
       return;
     }
-    credits = msg.buffers;
+    // Staging puts a synchronous OPFS write (and a flush at each save point) between two reads:
+    // a few more buffers ahead absorb those stalls so the hasher does not wait on one.
+    credits = msg.buffers + (stage ? STAGING_EXTRA_BUFFERS : 0);
     pump(msg.offset, msg.bufferSize).catch((error: unknown) =>
       port.postMessage({
         type: "error",
