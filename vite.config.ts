@@ -24,9 +24,7 @@ export default defineConfig(({ command }) => ({
   worker: { format: "es" },
   // The browser tests' harness pages, built only for the tests' servers (scripts/start.mjs
   // --with-test-pages): a deployed page has no business shipping them.
-  ...(process.env.EDGE_UPLOAD_TEST_PAGES === "1"
-    ? { environments: { client: { build: { rollupOptions: { input: ["index.html", ...testPages()] } } } } }
-    : {}),
+  ...(process.env.EDGE_UPLOAD_TEST_PAGES === "1" ? { environments: { client: { build: { rollupOptions: { input: ["index.html", ...testPages()] } } } } } : {}),
   // Every dependency the page, the hasher worker and the test harness pages import, optimised at
   // start-up: a dependency discovered late makes Vite re-optimise and reload every open page,
   // which would cut a running upload (and a browser test) short.
@@ -42,9 +40,7 @@ export default defineConfig(({ command }) => ({
       configPath: "./wrangler.jsonc",
       // The dev-only vars never reach a deployed worker: `vite build` keeps wrangler.jsonc's.
       config: command === "serve" ? { vars: localWorkerVars(process.env) } : {},
-      persistState: process.env.EDGE_UPLOAD_STATE_DIR
-        ? { path: process.env.EDGE_UPLOAD_STATE_DIR }
-        : true,
+      persistState: process.env.EDGE_UPLOAD_STATE_DIR ? { path: process.env.EDGE_UPLOAD_STATE_DIR } : true,
       inspectorPort: false,
     }),
   ],

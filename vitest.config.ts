@@ -35,11 +35,7 @@ const EVENT_OPTIONS = {
  * The tests that need the S3 store: the S3 driver's and writer's own, and the HTTP tests chosen to
  * run a second time with STORAGE=s3 (lifecycle and every finish path, blobs, store faults).
  */
-const S3_TESTS = [
-  "test/workerd/storage-s3*.workerd.test.ts",
-  "test/workerd/writer-s3.workerd.test.ts",
-  "test/workerd/http-s3.workerd.test.ts",
-];
+const S3_TESTS = ["test/workerd/storage-s3*.workerd.test.ts", "test/workerd/writer-s3.workerd.test.ts", "test/workerd/http-s3.workerd.test.ts"];
 const HTTP_ON_S3_TOO = ["test/workerd/http-blobs.workerd.test.ts", "test/workerd/http-store-faults.workerd.test.ts"];
 
 /**

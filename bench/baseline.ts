@@ -34,12 +34,14 @@ export interface Baseline {
   close(): Promise<void>;
 }
 
-
 /** `vite build` of this tree into `outDir` (once: a later call reuses it); returns the worker's directory. */
 export function buildEdge(outDir: string): string {
   const root = join(import.meta.dirname, "..");
   if (existsSync(join(outDir, "edge_upload", "index.js"))) return join(outDir, "edge_upload");
-  execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "--outDir", outDir, "--logLevel", "warn"], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "--outDir", outDir, "--logLevel", "warn"], {
+    cwd: root,
+    stdio: "inherit",
+  });
   return join(outDir, "edge_upload");
 }
 

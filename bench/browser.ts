@@ -42,10 +42,10 @@ export async function openBenchPage(baseUrl: string, options: { profile?: boolea
     page,
     setFile: (path) => page.setInputFiles("[data-testid=bench-file]", path),
     call: (name, ...args) =>
-      page.evaluate(
-        ([n, a]) => (globalThis as unknown as { bench: Record<string, (...x: unknown[]) => unknown> }).bench[n]?.(...a),
-        [name, args] as const,
-      ) as never,
+      page.evaluate(([n, a]) => (globalThis as unknown as { bench: Record<string, (...x: unknown[]) => unknown> }).bench[n]?.(...a), [
+        name,
+        args,
+      ] as const) as never,
     close,
   };
 }

@@ -19,4 +19,7 @@ function chromiumVersion(): string {
   }
 }
 
-export const load = () => loadavg().map((n) => n.toFixed(2)).join(" ");
+export const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");

@@ -28,9 +28,25 @@ import { type BenchContext, GiB, MiB, type Row, type Scenario, type Sizes } from
 /** Memory first: workerd's RSS is then not inflated by earlier scenarios. */
 export const SCENARIOS: Scenario[] = [memory, upload, uploadS3, finish, crash, hash, mainThread];
 
-const FULL: Sizes = { hash: 512 * MiB, mainThread: 1 * GiB, upload: 1 * GiB, uploadS3: 128 * MiB, crash: 512 * MiB, finish: 1 * GiB, memory: [256 * MiB, 2 * GiB] };
+const FULL: Sizes = {
+  hash: 512 * MiB,
+  mainThread: 1 * GiB,
+  upload: 1 * GiB,
+  uploadS3: 128 * MiB,
+  crash: 512 * MiB,
+  finish: 1 * GiB,
+  memory: [256 * MiB, 2 * GiB],
+};
 /** Small enough for the smoke test (< 30 s), large enough for multipart uploads and a mid-upload kill. */
-const QUICK: Sizes = { hash: 8 * MiB, mainThread: 8 * MiB, upload: 16 * MiB, uploadS3: 16 * MiB, crash: 24 * MiB, finish: 9 * MiB, memory: [8 * MiB, 16 * MiB] };
+const QUICK: Sizes = {
+  hash: 8 * MiB,
+  mainThread: 8 * MiB,
+  upload: 16 * MiB,
+  uploadS3: 16 * MiB,
+  crash: 24 * MiB,
+  finish: 9 * MiB,
+  memory: [8 * MiB, 16 * MiB],
+};
 
 /**
  * One small upload and one page load before measuring: vite dev optimises the worker's and the
@@ -41,7 +57,12 @@ async function warmUp(ctx: BenchContext): Promise<void> {
   const f = await ctx.file("warm-up", 9 * MiB + 1);
   await uploadAndTimeFinish(ctx, f.path, f.size, f.digest, "creation");
   const g = await ctx.file("warm-up", 9 * MiB + 1);
-  await uploadAndTimeFinish(ctx, g.path, g.size, g.digest, "creation", { url: ctx.stack.baseUrl, get workerdPid() { return ctx.stack.workerdPid; } });
+  await uploadAndTimeFinish(ctx, g.path, g.size, g.digest, "creation", {
+    url: ctx.stack.baseUrl,
+    get workerdPid() {
+      return ctx.stack.workerdPid;
+    },
+  });
   await rm(g.path, { force: true });
   const b = await openBenchPage(ctx.stack.baseUrl);
   await b.close();
@@ -84,7 +105,9 @@ export async function main(argv: string[]): Promise<number> {
   const stack = await startStack(join(dir, "state"));
   const baseline = await startBaseline(join(dir, "edge-state"), join(dir, "build"));
   stack.exclude.add(baseline.workerdPid).add(baseline.r2Pid);
-  log(`page stack at ${stack.baseUrl} (workerd ${stack.workerdPid}); built edge at ${baseline.edgeUrl}, baseline at ${baseline.url} (workerd ${baseline.workerdPid}); load ${loadBefore}`);
+  log(
+    `page stack at ${stack.baseUrl} (workerd ${stack.workerdPid}); built edge at ${baseline.edgeUrl}, baseline at ${baseline.url} (workerd ${baseline.workerdPid}); load ${loadBefore}`,
+  );
   const ctx: BenchContext = {
     quick,
     sizes: quick ? QUICK : FULL,

@@ -92,7 +92,9 @@ export function svg(rows: Row[], title: string): string {
       parts.push(`<rect x="${labelW}" y="${y + 6}" width="${Math.max(2, x - labelW)}" height="${rowH - 12}" rx="3" fill="${ok ? "#2e9d55" : "#d1453b"}"/>`);
     }
     const shown = r.target?.on === "ratio" ? `${fmt(r.ratio)}x` : `${fmt(r.value)} ${r.unit}`;
-    parts.push(`<text x="${labelW + plotW + 10}" y="${y + 20}" fill="${ok ? "#1d6b3a" : "#a3251c"}">${esc(`${shown} (${r.target?.text ?? ""})`.slice(0, 60))}</text>`);
+    parts.push(
+      `<text x="${labelW + plotW + 10}" y="${y + 20}" fill="${ok ? "#1d6b3a" : "#a3251c"}">${esc(`${shown} (${r.target?.text ?? ""})`.slice(0, 60))}</text>`,
+    );
   });
   parts.push("</svg>");
   return parts.join("\n");

@@ -126,7 +126,11 @@ export interface WorkerSpec {
  * Process B: the workers, one loopback socket each (named after the worker); each gets `BUCKET`,
  * an R2 binding served by the simulator at `r2Address`.
  */
-export async function startWorkers(workers: WorkerSpec[], r2Address: string, doDir: string): Promise<{ pid: number; urls: Record<string, string>; close(): Promise<void> }> {
+export async function startWorkers(
+  workers: WorkerSpec[],
+  r2Address: string,
+  doDir: string,
+): Promise<{ pid: number; urls: Record<string, string>; close(): Promise<void> }> {
   mkdirSync(doDir, { recursive: true });
   const services: ServiceConfig[] = [
     { name: "r2-external", external: { address: r2Address, http: {} } },

@@ -63,7 +63,10 @@ export function createLocalLocks(): Locks {
         const wake = () => resolve(grant(name));
         waiters.set(name, [...(waiters.get(name) ?? []), wake]);
         signal.addEventListener("abort", () => {
-          waiters.set(name, (waiters.get(name) ?? []).filter((w) => w !== wake));
+          waiters.set(
+            name,
+            (waiters.get(name) ?? []).filter((w) => w !== wake),
+          );
           reject(signal.reason);
         });
       }),

@@ -17,7 +17,12 @@ test("ranges of a file from disk are its bytes: empty, inside one read, across r
   await writeFile(path, bytes);
   const file = await fileFromPath(path);
   expect(file).toMatchObject({ name: "ranges.bin", size: bytes.length });
-  for (const [start, end] of [[5, 5], [1, 100], [MiB - 3, 2 * MiB + 5], [2 * MiB, bytes.length]] as const) {
+  for (const [start, end] of [
+    [5, 5],
+    [1, 100],
+    [MiB - 3, 2 * MiB + 5],
+    [2 * MiB, bytes.length],
+  ] as const) {
     const got = new Uint8Array(await buffer(await readRange(file, start, end)));
     expect(got).toEqual(bytes.subarray(start, end));
   }

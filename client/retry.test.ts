@@ -1,13 +1,5 @@
 import { describe, expect, test } from "vitest";
-import {
-  createRetryPolicy,
-  DEFAULT_RETRY,
-  fixedDelayPolicy,
-  isRetryableStatus,
-  MAX_RETRY_AFTER_MS,
-  NODE_MAX_ATTEMPTS,
-  parseRetryAfter,
-} from "./retry.ts";
+import { createRetryPolicy, DEFAULT_RETRY, fixedDelayPolicy, isRetryableStatus, MAX_RETRY_AFTER_MS, NODE_MAX_ATTEMPTS, parseRetryAfter } from "./retry.ts";
 import { retryNotice } from "./errors.ts";
 import { formatDuration } from "./progress.ts";
 import { retryPolicyFor } from "./uploader.ts";

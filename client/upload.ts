@@ -99,9 +99,7 @@ export async function handlePermission(handle: FileSystemFileHandle, ask: boolea
  * How a row begins: new, or interrupted in an earlier session, possibly with its copy kept in this
  * browser (`copy`, already checked against the fingerprint) and what the page says about that copy.
  */
-export type UploadStart =
-  | { kind: "interrupted"; reason: InterruptReason; hashedTo?: number; copy?: File; staged?: StagedState }
-  | { kind: "new" };
+export type UploadStart = { kind: "interrupted"; reason: InterruptReason; hashedTo?: number; copy?: File; staged?: StagedState } | { kind: "new" };
 
 export function createUpload(ctx: UploadContext, initial: UploadRecord, start: UploadStart): UploadController {
   return new Upload(ctx, initial, start);

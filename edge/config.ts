@@ -69,7 +69,10 @@ export function getConfig(env: Env): EdgeConfig {
     throw invalid(`ALLOW_ANONYMOUS must be "true" or "false", got ${JSON.stringify(env.ALLOW_ANONYMOUS)}`);
   }
   const origins = (env.CORS_ORIGINS ?? "").trim();
-  const list = origins.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  const list = origins
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
   for (const origin of list) {
     if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
       throw invalid(`CORS_ORIGINS entries must look like https://host[:port] (no path), got ${JSON.stringify(origin)}`);

@@ -47,9 +47,7 @@ export class NamespaceObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
-      "CREATE TABLE IF NOT EXISTS reservations (upload_id TEXT PRIMARY KEY, length INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
-    );
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS reservations (upload_id TEXT PRIMARY KEY, length INTEGER NOT NULL, expires_at INTEGER NOT NULL)");
   }
 
   /** Drops reservations past their expiry: the upload is gone or going, whether or not anyone said so. */

@@ -46,7 +46,14 @@ if (edgeEntries.length > 0) {
     config,
     JSON.stringify({
       extends: "./tsconfig.json",
-      compilerOptions: { noEmit: false, declaration: true, rewriteRelativeImportExtensions: true, rootDir: "..", outDir: "../dist/pkg", types: ["@cloudflare/workers-types"] },
+      compilerOptions: {
+        noEmit: false,
+        declaration: true,
+        rewriteRelativeImportExtensions: true,
+        rootDir: "..",
+        outDir: "../dist/pkg",
+        types: ["@cloudflare/workers-types"],
+      },
       files: ["./wasm.d.ts", ...edgeEntries.map((name) => `./${name}`)],
       include: [],
     }),

@@ -75,10 +75,17 @@ const faults = Object.fromEntries(kinds.map((k) => [k, sum((r) => r.faults[k] ??
 const failures = kinds.filter((k) => k !== "latency").reduce((n, k) => n + faults[k], 0);
 const violations = sum((r) => r.violationCount);
 console.log("");
-console.log(`chaos figures (seed ${values.seed}, ${values.runs} runs per level, ${records.map((r) => r.level).join(" + ") || "no level reported"}, ${Math.round((Date.now() - started) / 1000)} s)`);
+console.log(
+  `chaos figures (seed ${values.seed}, ${values.runs} runs per level, ${records.map((r) => r.level).join(" + ") || "no level reported"}, ${Math.round((Date.now() - started) / 1000)} s)`,
+);
 console.log(`  schedules run:            ${sum((r) => r.schedules)}`);
 console.log(`  storage operations:       ${sum((r) => r.operations)}`);
-console.log(`  faults injected:          ${failures} (${kinds.filter((k) => k !== "latency").map((k) => `${k} ${faults[k]}`).join(", ")}), plus ${faults.latency} delays`);
+console.log(
+  `  faults injected:          ${failures} (${kinds
+    .filter((k) => k !== "latency")
+    .map((k) => `${k} ${faults[k]}`)
+    .join(", ")}), plus ${faults.latency} delays`,
+);
 console.log(`  crashes:                  ${sum((r) => r.crashes)}`);
 console.log(`  uploads:                  ${sum((r) => r.uploads)}`);
 console.log(`  uploads finished:         ${sum((r) => r.finished)} (cancelled ${sum((r) => r.cancelled)})`);

@@ -38,9 +38,7 @@ export async function ensureGenerated() {
   const pkg = JSON.parse(await readFile(pkgPath, "utf8"));
   const bundle = await readFile(join(dirname(pkgPath), "dist", "index.esm.js"), "utf8");
   // The bundle declares each binary as three consecutive vars: name, data (base64), hash.
-  const match = /var (name\$\w*) = "sha256";\s*var (data\$\w*) = "([A-Za-z0-9+/=]+)";\s*var (hash\$\w*) = "([0-9a-f]{8})";/.exec(
-    bundle,
-  );
+  const match = /var (name\$\w*) = "sha256";\s*var (data\$\w*) = "([A-Za-z0-9+/=]+)";\s*var (hash\$\w*) = "([0-9a-f]{8})";/.exec(bundle);
   if (!match) throw new Error(`hash-wasm ${pkg.version}: SHA-256 binary not found in dist/index.esm.js`);
   const wasm = Buffer.from(match[3], "base64");
   if (!WebAssembly.validate(wasm)) throw new Error("hash-wasm SHA-256 binary does not validate");

@@ -71,29 +71,31 @@ function builtModules(main) {
  */
 export async function serveBuild({ configPath, host, port, stateDir, vars }) {
   const { options, main } = workerOptionsOf(configPath);
-  const mf = new Miniflare(convertV4MiniflareOptions({
-    host,
-    port,
-    log: new Log(LogLevel.INFO),
-    // The placeholder `Request.cf`, not one fetched from workers.cloudflare.com: the worker reads
-    // none of it, and a local server has no business calling out (offline it only warns).
-    cf: false,
-    resourcePersistencePath: join(stateDir, "v3"),
-    // `curl http://127.0.0.1:8787/cdn-cgi/local/scheduled` runs the cron handler (the hourly
-    // purge of expired uploads) on demand; nothing fires crons locally.
-    unsafeTriggerHandlers: true,
-    workers: [
-      {
-        ...options,
-        // Wrangler's reader leaves the name out, and Durable Objects persist under
-        // <worker name>-<class>: without it they would live apart from what `vite dev` and
-        // `wrangler dev` stored (edge-upload-UploadObject), and those uploads would be 404.
-        name: options.name ?? JSON.parse(readFileSync(configPath, "utf8")).name,
-        bindings: { ...options.bindings, ...vars },
-        ...builtModules(main),
-      },
-    ],
-  }));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host,
+      port,
+      log: new Log(LogLevel.INFO),
+      // The placeholder `Request.cf`, not one fetched from workers.cloudflare.com: the worker reads
+      // none of it, and a local server has no business calling out (offline it only warns).
+      cf: false,
+      resourcePersistencePath: join(stateDir, "v3"),
+      // `curl http://127.0.0.1:8787/cdn-cgi/local/scheduled` runs the cron handler (the hourly
+      // purge of expired uploads) on demand; nothing fires crons locally.
+      unsafeTriggerHandlers: true,
+      workers: [
+        {
+          ...options,
+          // Wrangler's reader leaves the name out, and Durable Objects persist under
+          // <worker name>-<class>: without it they would live apart from what `vite dev` and
+          // `wrangler dev` stored (edge-upload-UploadObject), and those uploads would be 404.
+          name: options.name ?? JSON.parse(readFileSync(configPath, "utf8")).name,
+          bindings: { ...options.bindings, ...vars },
+          ...builtModules(main),
+        },
+      ],
+    }),
+  );
   await mf.ready;
   return () => mf.dispose();
 }

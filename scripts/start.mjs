@@ -29,7 +29,9 @@ requireNode();
 // scripts/local-env.ts is TypeScript, shared with vite.config.ts. Node strips types by default
 // from 22.18/23.6; on an older 22.x, run this script again with the flag that enables it.
 if (!process.features.typescript) {
-  const again = spawnSync(process.execPath, ["--experimental-strip-types", "--no-warnings=ExperimentalWarning", ...process.argv.slice(1)], { stdio: "inherit" });
+  const again = spawnSync(process.execPath, ["--experimental-strip-types", "--no-warnings=ExperimentalWarning", ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
   process.exit(again.status ?? 1);
 }
 const { localWorkerVars } = await import("./local-env.ts");

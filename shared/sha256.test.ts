@@ -2,26 +2,11 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import {
-  FIXTURE_DATA,
-  FIXTURE_DIGEST,
-  FIXTURE_STATES,
-  fixtureState,
-  LEGACY_FIXTURE,
-  runSchedule,
-  scheduleArbitrary,
-} from "../test/support/sha256-states.ts";
+import { FIXTURE_DATA, FIXTURE_DIGEST, FIXTURE_STATES, fixtureState, LEGACY_FIXTURE, runSchedule, scheduleArbitrary } from "../test/support/sha256-states.ts";
 import { seededBytes } from "../test/support/seeded.ts";
 import { bytesToHex } from "./digest.ts";
 import { SHA256_WASM_ID } from "./generated/sha256-wasm.ts";
-import {
-  checkEngineLayout,
-  createResumableSha256,
-  HashStateError,
-  isCompatibleSha256State,
-  type Sha256Engine,
-  sha256StateOffset,
-} from "./sha256.ts";
+import { checkEngineLayout, createResumableSha256, HashStateError, isCompatibleSha256State, type Sha256Engine, sha256StateOffset } from "./sha256.ts";
 import { ReferenceSha256 } from "./sha256-reference.ts";
 import { decodeSha256State, encodeSha256State } from "./sha256-state.ts";
 
@@ -70,7 +55,10 @@ describe("resumable SHA-256: hash-wasm and the static-module path", () => {
     expect(checkEngineLayout(skewed)).toBe(false);
   });
 
-  for (const [name, create] of [["hash-wasm", viaHashWasm], ["static module", viaModule]] as const) {
+  for (const [name, create] of [
+    ["hash-wasm", viaHashWasm],
+    ["static module", viaModule],
+  ] as const) {
     test(`${name}: saves exactly the fixture states and continues from each to the fixture digest`, async () => {
       for (const [offset, hex] of FIXTURE_STATES) {
         const h = await create();
@@ -159,7 +147,10 @@ describe("loading a bad state throws HashStateError saying why", () => {
       expect(isCompatibleSha256State(state)).toBe(false);
       expect(() => decodeSha256State(state)).toThrow(message);
       for (const create of [viaHashWasm, viaModule]) {
-        const err = await create(state).then(() => undefined, (e: unknown) => e);
+        const err = await create(state).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(HashStateError);
         expect((err as Error).name).toBe("HashStateError");
         expect((err as Error).message).toMatch(message);

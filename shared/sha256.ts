@@ -78,7 +78,6 @@ export async function createResumableSha256(options: ResumableSha256Options = {}
   return hasher;
 }
 
-
 /** What checkEngineLayout drives: a hasher plus raw access to its midstate. */
 export interface Sha256Engine extends Sha256Hasher {
   load(m: Sha256Midstate): void;
@@ -101,8 +100,7 @@ export function checkEngineLayout(engine: Sha256Engine): boolean {
   const at67 = reference.midstate();
   reference.update(probe.subarray(67));
   const at133 = reference.midstate();
-  const matches = (m: Sha256Midstate | undefined, expected: Sha256Midstate) =>
-    m !== undefined && sameBytes(encodeSha256State(m), encodeSha256State(expected));
+  const matches = (m: Sha256Midstate | undefined, expected: Sha256Midstate) => m !== undefined && sameBytes(encodeSha256State(m), encodeSha256State(expected));
   try {
     engine.update(probe.subarray(0, 67));
     if (!matches(engine.midstate(), at67)) return false;

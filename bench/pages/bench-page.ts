@@ -75,7 +75,15 @@ const bench = {
     await hasher.forget(key);
     if (result.kind !== "done") throw new Error("hash did not finish");
     const dir = await stageDirectory(false);
-    const stagedBytes = dir ? await dir.getFileHandle(key).then((h) => h.getFile()).then((f) => f.size, () => 0) : 0;
+    const stagedBytes = dir
+      ? await dir
+          .getFileHandle(key)
+          .then((h) => h.getFile())
+          .then(
+            (f) => f.size,
+            () => 0,
+          )
+      : 0;
     await staging.remove(key);
     return { ms, digest: result.digest, startMs, stagedBytes, stageEnd: last ? last.kind : "none" };
   },

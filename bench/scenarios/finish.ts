@@ -156,8 +156,14 @@ export async function uploadAndTimeFinish(ctx: BenchContext, path: string, size:
   return {
     totalMs: last.responseAt - t0,
     edgeCpu: cpuSeconds(edge.workerdPid) - cpuStart,
-    retries, ms: last.responseAt - last.lastByteAt, finalPatchCpuMs: cpuAtLastByte * 1000, finalBytes: size - lastStart,
-    declaredAt, declaringMs, medianPatchMs: patchMs.sort((a, b) => a - b)[Math.floor(patchMs.length / 2)] ?? 0 };
+    retries,
+    ms: last.responseAt - last.lastByteAt,
+    finalPatchCpuMs: cpuAtLastByte * 1000,
+    finalBytes: size - lastStart,
+    declaredAt,
+    declaringMs,
+    medianPatchMs: patchMs.sort((a, b) => a - b)[Math.floor(patchMs.length / 2)] ?? 0,
+  };
 }
 
 export const finish: Scenario = {
@@ -214,7 +220,10 @@ export const finish: Scenario = {
             : `digest first sent on the PATCH at ${(r.declaredAt / MiB).toFixed(0)} MiB, which moved the ${(r.declaredAt / MiB).toFixed(0)} MiB stored before it to the blob path: that PATCH took ${(r.declaringMs / 1000).toFixed(1)} s against ${(r.medianPatchMs / 1000).toFixed(1)} s for the others (median)`,
         );
       }
-      if (timing === "end") notes.push("the finish moves the whole upload: the R2 binding has no copy, so it streams through the worker (docs/s3.md: R2's S3 API copies server-side)");
+      if (timing === "end")
+        notes.push(
+          "the finish moves the whole upload: the R2 binding has no copy, so it streams through the worker (docs/s3.md: R2's S3 API copies server-side)",
+        );
       if (r.retries) notes.push(`${r.retries} request(s) retried after a vite dev "fetch failed"`);
       rows.push(
         row({

@@ -21,12 +21,15 @@ export const mainThread: Scenario = {
       // Where a slow upload stands (a stuck run then shows what it waits for): in the quick run
       // (a few MiB, seconds) every 15 s; in the full run only every 2 minutes, so the probe's
       // evaluate calls stay out of the measured main thread in all but a stuck run.
-      const watch = setInterval(() => {
-        b.call("progress").then(
-          (p) => ctx.log(`main-thread: still uploading: ${JSON.stringify(p)}`),
-          () => undefined,
-        );
-      }, ctx.quick ? 15_000 : 120_000);
+      const watch = setInterval(
+        () => {
+          b.call("progress").then(
+            (p) => ctx.log(`main-thread: still uploading: ${JSON.stringify(p)}`),
+            () => undefined,
+          );
+        },
+        ctx.quick ? 15_000 : 120_000,
+      );
       try {
         r = await b.call("upload");
       } finally {

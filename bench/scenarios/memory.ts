@@ -53,7 +53,12 @@ export const memory: Scenario = {
       const r = await inFreshWorkerd(ctx, `memory-edge-${size}`, (edge) =>
         // hashFirst covers both sizes: both declare the digest at creation and take the same path
         // (library defaults would send 2 GiB's digest at the end, and its finish would copy it).
-        runChild<NodeClientOutput>("node-client.ts", { file: f.path, endpoint: `${edge.edgeUrl}/files`, stateDir: join(ctx.dir, `memory-${size}`), hashFirst: size }),
+        runChild<NodeClientOutput>("node-client.ts", {
+          file: f.path,
+          endpoint: `${edge.edgeUrl}/files`,
+          stateDir: join(ctx.dir, `memory-${size}`),
+          hashFirst: size,
+        }),
       );
       if (r.result.out.digest !== f.digest) throw new Error(`memory: wrong digest ${r.result.out.digest ?? r.result.out.error}`);
       /** One PUT of the whole file to a baseline route, in a fresh workerd of its own. */
@@ -71,7 +76,16 @@ export const memory: Scenario = {
           if (res.status !== 204) throw new Error(`memory: drain ${res.status} ${res.body}`);
         }
       });
-      runs.push({ size, client: r.result.out, edgePeak: r.peakRss, idleRss: r.idleRss, putPeak: put.peakRss, putIdle: put.idleRss, multipartPeak: multipart.peakRss, drainPeak: drained.peakRss });
+      runs.push({
+        size,
+        client: r.result.out,
+        edgePeak: r.peakRss,
+        idleRss: r.idleRss,
+        putPeak: put.peakRss,
+        putIdle: put.idleRss,
+        multipartPeak: multipart.peakRss,
+        drainPeak: drained.peakRss,
+      });
     }
     const [small, large] = runs;
     if (!small || !large) throw new Error("memory: two sizes expected");

@@ -85,13 +85,19 @@ export const uploadS3: Scenario = {
       for (let i = 0; i < rounds; i++) {
         const f = await ctx.file(`upload-s3-${i}`, size);
         const send = (endpoint: string, name: string) =>
-          runChild<PeerClientOutput>("peer-client.ts", { file: f.path, endpoint, urlStorage: join(ctx.dir, `upload-s3-${name}-${i}.json`), chunkSize: CHUNK }).then((r) => r.out);
+          runChild<PeerClientOutput>("peer-client.ts", {
+            file: f.path,
+            endpoint,
+            urlStorage: join(ctx.dir, `upload-s3-${name}-${i}.json`),
+            chunkSize: CHUNK,
+          }).then((r) => r.out);
         const edgeSide = async () => {
           ctx.log(`upload-s3 round ${i + 1}/${rounds}: tus-js-client -> edge (STORAGE=s3) -> RGW, ${label}`);
           const r = await measure(edge.pid, () => send(`${edgeUrl}/files`, "edge"));
           // The edge verified the SHA-256 and linked the blob: HEAD says where, by digest.
           const h = await fetch(new URL(r.out.url ?? "", edgeUrl), { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
-          if (h.headers.get("content-location") !== `/blobs/${f.digest}`) throw new Error(`edge: upload finished as ${h.headers.get("content-location")}, not /blobs/${f.digest}`);
+          if (h.headers.get("content-location") !== `/blobs/${f.digest}`)
+            throw new Error(`edge: upload finished as ${h.headers.get("content-location")}, not /blobs/${f.digest}`);
           return r;
         };
         const peerSide = async () => {
@@ -107,7 +113,9 @@ export const uploadS3: Scenario = {
         ours.push(e);
         theirs.push(b);
         ratios.push(mbps(size, e.ms) / mbps(size, b.ms));
-        ctx.log(`upload-s3 round ${i + 1}: edge ${mbps(size, e.ms).toFixed(1)} MB/s, peer ${mbps(size, b.ms).toFixed(1)} MB/s, ${(ratios.at(-1) ?? 0).toFixed(2)}x`);
+        ctx.log(
+          `upload-s3 round ${i + 1}: edge ${mbps(size, e.ms).toFixed(1)} MB/s, peer ${mbps(size, b.ms).toFixed(1)} MB/s, ${(ratios.at(-1) ?? 0).toFixed(2)}x`,
+        );
       }
       const mib = size / MiB;
       const perMiB = (sides: Side[], pick: (s: Side) => number) => ((median(sides.map(pick)) / mib) * 1000).toFixed(1);
@@ -116,7 +124,12 @@ export const uploadS3: Scenario = {
       /** Medians over the rounds of: the first PATCH, the PATCHes between, the last one. */
       const patches = (sides: Side[]) => {
         const middle = median(sides.map((s) => median(s.patchMs.slice(1, -1).length ? s.patchMs.slice(1, -1) : s.patchMs)));
-        return { first: median(sides.map((s) => s.patchMs[0] ?? 0)), middle, last: median(sides.map((s) => s.patchMs.at(-1) ?? 0)), count: ours[0]?.patchMs.length ?? 0 };
+        return {
+          first: median(sides.map((s) => s.patchMs[0] ?? 0)),
+          middle,
+          last: median(sides.map((s) => s.patchMs.at(-1) ?? 0)),
+          count: ours[0]?.patchMs.length ?? 0,
+        };
       };
       const po = patches(ours);
       const pt = patches(theirs);

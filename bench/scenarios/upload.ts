@@ -94,7 +94,12 @@ export const upload: Scenario = {
         ctx.log(`upload: client library -> edge, ${what}, ${label}`);
         const g = await ctx.file(`upload-${name}`, size);
         const r = await watchBoth(() =>
-          runChild<NodeClientOutput>("node-client.ts", { file: g.path, endpoint: `${ctx.baseline.edgeUrl}/files`, stateDir: join(ctx.dir, `upload-state-${name}`), ...options }),
+          runChild<NodeClientOutput>("node-client.ts", {
+            file: g.path,
+            endpoint: `${ctx.baseline.edgeUrl}/files`,
+            stateDir: join(ctx.dir, `upload-state-${name}`),
+            ...options,
+          }),
         );
         if (r.result.out.digest !== g.digest) throw new Error(`wrong digest ${r.result.out.digest ?? r.result.out.error}`);
         return r;
@@ -106,7 +111,12 @@ export const upload: Scenario = {
     const peerMBps = await attempt("peer", async () => {
       const peer = await startPeerServer(join(ctx.dir, "tus-upload"));
       try {
-        const p = await runChild<PeerClientOutput>("peer-client.ts", { file: f.path, endpoint: peer.endpoint, urlStorage: join(ctx.dir, "peer-upload.json"), chunkSize: CHUNK });
+        const p = await runChild<PeerClientOutput>("peer-client.ts", {
+          file: f.path,
+          endpoint: peer.endpoint,
+          urlStorage: join(ctx.dir, "peer-upload.json"),
+          chunkSize: CHUNK,
+        });
         if (p.out.error) throw new Error(p.out.error);
         return mbps(size, p.out.ms);
       } finally {

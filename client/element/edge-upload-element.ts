@@ -229,7 +229,12 @@ export class EdgeUploadElement extends HTMLElement {
     };
     const page = startPage(findPageElements(this.shadowRoot ?? this), gated);
     this.#page = page;
-    this.#doneKeys = new Set(uploader.list().filter((s) => s.state.kind === "done").map((s) => s.key));
+    this.#doneKeys = new Set(
+      uploader
+        .list()
+        .filter((s) => s.state.kind === "done")
+        .map((s) => s.key),
+    );
     this.#offEvents = uploader.on((event) => this.#dispatch(event));
     restored.then(page.refresh, (error: unknown) => {
       page.say(`Could not list the uploads of your last visit: ${error instanceof Error ? error.message : String(error)}`);

@@ -27,7 +27,10 @@ test("a checkpoint whose state the hasher refuses is deleted and hashing restart
   const store = { ...checkpoints, delete: async (key: string) => (deleted.push(key), checkpoints.delete(key)) };
   const starts: Array<number | undefined> = [];
   const r = await runHashJob({
-    key: "k", size, checkpoints: store, onStart: (at) => starts.push(at),
+    key: "k",
+    size,
+    checkpoints: store,
+    onStart: (at) => starts.push(at),
     read: async (s, e) => bytes.slice(s, e),
   });
   expect(r).toMatchObject({ kind: "done", resumedAt: undefined, bytesRead: size, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` });

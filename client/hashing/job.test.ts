@@ -20,7 +20,14 @@ function source(bytes: Uint8Array) {
 describe("runHashJob", () => {
   test.each([0, 1, 5 * MiB - 1, 5 * MiB + 3])("digest of %i bytes equals node:crypto's", async (size) => {
     const bytes = seeded(size);
-    const r = await runHashJob({ key: "k", size, read: source(bytes).read, checkpoints: createMemoryCheckpointStore(), checkpointInterval: 2 * MiB, sliceSize: MiB });
+    const r = await runHashJob({
+      key: "k",
+      size,
+      read: source(bytes).read,
+      checkpoints: createMemoryCheckpointStore(),
+      checkpointInterval: 2 * MiB,
+      sliceSize: MiB,
+    });
     expect(r).toMatchObject({ kind: "done", digest: nodeDigest(bytes), resumedAt: undefined, bytesRead: size });
   });
 
@@ -30,7 +37,13 @@ describe("runHashJob", () => {
     const checkpoints = createMemoryCheckpointStore();
     const controller = new AbortController();
     const first = await runHashJob({
-      key: "k", size, read: source(bytes).read, checkpoints, checkpointInterval: 4 * MiB, sliceSize: MiB, signal: controller.signal,
+      key: "k",
+      size,
+      read: source(bytes).read,
+      checkpoints,
+      checkpointInterval: 4 * MiB,
+      sliceSize: MiB,
+      signal: controller.signal,
       onProgress: (offset) => offset >= 3 * MiB && controller.abort(),
     });
     expect(first).toMatchObject({ kind: "paused", offset: 3 * MiB });
@@ -49,7 +62,11 @@ describe("runHashJob", () => {
     // Simulate a crash: the read after 13 MiB throws, as a killed tab would simply stop.
     await expect(
       runHashJob({
-        key: "k", size, checkpoints, checkpointInterval: 4 * MiB, sliceSize: MiB,
+        key: "k",
+        size,
+        checkpoints,
+        checkpointInterval: 4 * MiB,
+        sliceSize: MiB,
         read: async (s, e) => {
           if (s >= 13 * MiB) throw new Error("killed");
           hashed = e;
@@ -110,7 +127,13 @@ describe("runHashJob", () => {
     checkpoints.entries.set("k", { v: CHECKPOINT_VERSION, size, offset: MiB + 5, state: old.save() });
     const ctrl = new AbortController();
     const first = await runHashJob({
-      key: "k", size, read: source(bytes).read, checkpoints, sliceSize: MiB, checkpointInterval: 4 * MiB, signal: ctrl.signal,
+      key: "k",
+      size,
+      read: source(bytes).read,
+      checkpoints,
+      sliceSize: MiB,
+      checkpointInterval: 4 * MiB,
+      signal: ctrl.signal,
       onProgress: (offset) => offset >= 2 * MiB && ctrl.abort(),
     });
     expect(first).toMatchObject({ kind: "paused", resumedAt: MiB + 5 });
@@ -153,7 +176,14 @@ describe("runHashJob over a stream (the browser's Blob.stream())", () => {
     const checkpoints = createMemoryCheckpointStore();
     const saved: number[] = [];
     const store = { ...checkpoints, set: async (k: string, c: Parameters<typeof checkpoints.set>[1]) => (saved.push(c.offset), checkpoints.set(k, c)) };
-    const r = await runHashJob({ key: "k", size, read: () => Promise.reject(new Error("slices not used")), stream: streamFrom(bytes, 300_007, []), checkpoints: store, checkpointInterval: 2 * MiB });
+    const r = await runHashJob({
+      key: "k",
+      size,
+      read: () => Promise.reject(new Error("slices not used")),
+      stream: streamFrom(bytes, 300_007, []),
+      checkpoints: store,
+      checkpointInterval: 2 * MiB,
+    });
     expect(r).toMatchObject({ kind: "done", digest: nodeDigest(bytes), bytesRead: size });
     expect(saved).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((m) => m * MiB).concat(size));
   });
@@ -164,14 +194,27 @@ describe("runHashJob over a stream (the browser's Blob.stream())", () => {
     const checkpoints = createMemoryCheckpointStore();
     const controller = new AbortController();
     const first = await runHashJob({
-      key: "k", size, read: () => Promise.reject(new Error("unused")), stream: streamFrom(bytes, 65_536, []), checkpoints, checkpointInterval: 2 * MiB, signal: controller.signal,
+      key: "k",
+      size,
+      read: () => Promise.reject(new Error("unused")),
+      stream: streamFrom(bytes, 65_536, []),
+      checkpoints,
+      checkpointInterval: 2 * MiB,
+      signal: controller.signal,
       onProgress: (offset) => offset >= 3 * MiB && controller.abort(),
     });
     expect(first.kind).toBe("paused");
     const pausedAt = checkpoints.entries.get("k")?.offset ?? 0;
     expect(pausedAt).toBeGreaterThanOrEqual(3 * MiB);
     const starts: number[] = [];
-    const second = await runHashJob({ key: "k", size, read: () => Promise.reject(new Error("unused")), stream: streamFrom(bytes, 65_536, starts), checkpoints, checkpointInterval: 2 * MiB });
+    const second = await runHashJob({
+      key: "k",
+      size,
+      read: () => Promise.reject(new Error("unused")),
+      stream: streamFrom(bytes, 65_536, starts),
+      checkpoints,
+      checkpointInterval: 2 * MiB,
+    });
     expect(starts).toEqual([pausedAt]);
     expect(second).toMatchObject({ kind: "done", digest: nodeDigest(bytes), resumedAt: pausedAt, bytesRead: size - pausedAt });
   });

@@ -62,7 +62,13 @@ describe("file reader over a MessagePort", () => {
     const controller = new AbortController();
     const unused = () => Promise.reject(new Error("unused"));
     const first = await runHashJob({
-      key: "k", size, read: unused, chunks: reader(file, 4 * MiB, 3), checkpoints: store, checkpointInterval: 4 * MiB, signal: controller.signal,
+      key: "k",
+      size,
+      read: unused,
+      chunks: reader(file, 4 * MiB, 3),
+      checkpoints: store,
+      checkpointInterval: 4 * MiB,
+      signal: controller.signal,
       onProgress: (offset) => offset >= 11 * MiB && controller.abort(),
     });
     expect(first).toMatchObject({ kind: "paused", offset: 12 * MiB });

@@ -18,9 +18,7 @@ import { type Stager, startStaging } from "../staging/stager.ts";
 /** Buffers the reader may fill ahead beyond the hasher's ask while it also writes the copy. */
 const STAGING_EXTRA_BUFFERS = 3;
 
-export type ReaderRequest =
-  | { type: "start"; offset: number; bufferSize: number; buffers: number }
-  | { type: "free"; buffer: ArrayBuffer };
+export type ReaderRequest = { type: "start"; offset: number; bufferSize: number; buffers: number } | { type: "free"; buffer: ArrayBuffer };
 
 export type ReaderResponse =
   | { type: "chunk"; buffer: ArrayBuffer; length: number }

@@ -10,9 +10,7 @@ import { DEFAULT_CHECKPOINT_INTERVAL, type HashJobResult } from "./job.ts";
 import type { ReaderStart } from "./reader.worker.ts";
 import type { StageEvent } from "../staging/opfs.ts";
 
-export type WorkerRequest =
-  | { type: "hash"; key: string; file: Blob; reader: MessagePort; checkpointInterval?: number; rate?: number }
-  | { type: "pause" };
+export type WorkerRequest = { type: "hash"; key: string; file: Blob; reader: MessagePort; checkpointInterval?: number; rate?: number } | { type: "pause" };
 
 export type WorkerResponse =
   | { type: "start"; resumedAt: number | undefined }
@@ -86,7 +84,14 @@ export function createWorkerHasher(): Hasher {
           reject(new Error(`hasher worker failed: ${event.message}`));
         };
       });
-      const request: WorkerRequest = { type: "hash", key: input.key, file: input.file, reader: channel.port1, checkpointInterval: input.checkpointInterval, rate: input.rate };
+      const request: WorkerRequest = {
+        type: "hash",
+        key: input.key,
+        file: input.file,
+        reader: channel.port1,
+        checkpointInterval: input.checkpointInterval,
+        rate: input.rate,
+      };
       worker.postMessage(request, [channel.port1]);
       return { result, pause: () => worker.postMessage({ type: "pause" } satisfies WorkerRequest) };
     },

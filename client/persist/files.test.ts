@@ -15,7 +15,16 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const record: UploadRecord = { v: RECORD_VERSION, key: "abc123", name: "a.bin", size: 5, type: "", lastModified: 1, createdAt: 2, uploadUrl: "http://x/files/1" };
+const record: UploadRecord = {
+  v: RECORD_VERSION,
+  key: "abc123",
+  name: "a.bin",
+  size: 5,
+  type: "",
+  lastModified: 1,
+  createdAt: 2,
+  uploadUrl: "http://x/files/1",
+};
 
 test("records round-trip through JSON files and survive a new store on the same directory", async () => {
   await createFileStore(dir).put(record);
@@ -31,7 +40,7 @@ test("a record of another format version or a broken file is ignored", async () 
   const store = createFileStore(dir);
   await store.put(record);
   await writeFile(join(dir, "uploads", "old.json"), JSON.stringify({ ...record, key: "old", v: 0 }));
-  await writeFile(join(dir, "uploads", "torn.json"), "{\"v\":1,");
+  await writeFile(join(dir, "uploads", "torn.json"), '{"v":1,');
   expect((await store.list()).map((r) => r.key)).toEqual(["abc123"]);
 });
 

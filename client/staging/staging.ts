@@ -58,7 +58,8 @@ export function createOpfsStaging(limit: number = DEFAULT_STAGE_LIMIT): Staging 
         const { quota, usage } = await s.estimate();
         if (quota !== undefined) {
           const needed = size - (await copySize(key));
-          if (needed > quota - (usage ?? 0) - QUOTA_MARGIN) return { kind: "over-limit", why: "quota", limit: Math.max(0, quota - (usage ?? 0) - QUOTA_MARGIN) };
+          if (needed > quota - (usage ?? 0) - QUOTA_MARGIN)
+            return { kind: "over-limit", why: "quota", limit: Math.max(0, quota - (usage ?? 0) - QUOTA_MARGIN) };
         }
       }
       return { kind: "stage" };

@@ -92,7 +92,11 @@ test("maxAttempts counts failures in a row: two at each of four chunks pass, thr
   expect(edge.log.filter((line) => line === "PATCH 204")).toHaveLength(3);
   expect(end.state).toMatchObject({
     kind: "failed",
-    error: { code: "SERVER", retryable: true, message: expect.stringMatching(/^The upload server kept failing \(503 STORAGE_UNAVAILABLE\) after 3 attempts over \d+ s; nothing is lost\.$/) },
+    error: {
+      code: "SERVER",
+      retryable: true,
+      message: expect.stringMatching(/^The upload server kept failing \(503 STORAGE_UNAVAILABLE\) after 3 attempts over \d+ s; nothing is lost\.$/),
+    },
   });
 });
 

@@ -50,4 +50,3 @@ export function optionsFromQuery(search: string): UploaderOptions {
   if (stageLimit) options.stageLimit = stageLimit;
   return options;
 }
-

@@ -35,11 +35,7 @@ export function filesFromDrop(data: DataTransfer): Promise<FileSource[]> {
   return Promise.all(pending).then((lists) => lists.flat());
 }
 
-async function fromItem(
-  file: File | null,
-  handlePromise: Promise<FileSystemHandle | null> | undefined,
-  entry: FileSystemEntry | null,
-): Promise<FileSource[]> {
+async function fromItem(file: File | null, handlePromise: Promise<FileSystemHandle | null> | undefined, entry: FileSystemEntry | null): Promise<FileSource[]> {
   // A script-built DataTransfer (or a file without a path) has no handle: fall back to the File.
   const handle = handlePromise ? await handlePromise.catch(() => null) : null;
   if (handle?.kind === "file") return [handle as FileSystemFileHandle];

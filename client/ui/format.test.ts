@@ -61,7 +61,9 @@ describe("format", () => {
     expect(stagedText({ ...base, staged: { kind: "over-limit", why: "limit", limit: 1024 } })).toMatch(/^Not kept in this browser \(larger than 1\.0 KiB\)/);
     expect(stagedText({ ...base, staged: { kind: "kept" }, fromCopy: true })).toBe("Continuing from the copy kept in this browser.");
     expect(stagedText({ ...base, staged: { kind: "off" } })).toBe("");
-    expect(stagedText({ ...base, state: { kind: "done", digest: `sha256:${"0".repeat(64)}`, blobUrl: "/b", bytesSent: 10 }, staged: { kind: "kept" } })).toBe("");
+    expect(stagedText({ ...base, state: { kind: "done", digest: `sha256:${"0".repeat(64)}`, blobUrl: "/b", bytesSent: 10 }, staged: { kind: "kept" } })).toBe(
+      "",
+    );
 
     const interrupted: UploadSnapshot = { ...base, state: { kind: "interrupted", reason: "reload" } };
     expect(canResumeWithoutFile(interrupted)).toBe(false);

@@ -205,7 +205,10 @@ export function startPage(els: PageElements, uploader: PageUploader): StartedPag
   }
 
   els.resumeAll.addEventListener("click", () => {
-    const keys = uploader.list().filter(canResumeWithoutFile).map((s) => s.key);
+    const keys = uploader
+      .list()
+      .filter(canResumeWithoutFile)
+      .map((s) => s.key);
     // All resume calls start within this click, each may show a permission prompt.
     void Promise.allSettled(keys.map((key) => uploader.resume(key))).then(schedule);
   });

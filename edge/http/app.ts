@@ -84,7 +84,10 @@ export function createRoutes(options: RouteOptions): Hono<AppEnv> {
     await next();
   });
 
-  app.use("*", corsMiddleware((c) => (c.get("config") as EdgeConfig).corsOrigins));
+  app.use(
+    "*",
+    corsMiddleware((c) => (c.get("config") as EdgeConfig).corsOrigins),
+  );
 
   const authenticate: MiddlewareHandler<AppEnv> = authorize
     ? async (c, next) => {
@@ -214,7 +217,10 @@ export function createRoutes(options: RouteOptions): Hono<AppEnv> {
     if (c.req.query("sig") !== undefined) {
       // The same 403 for a tampered, foreign, expired or unknown link: it tells nothing.
       const secret = c.get("config").secret;
-      const result = digest && secret ? await verifyBlobUrl(secret, digest, { ns: c.req.query("ns"), exp: c.req.query("exp"), sig: c.req.query("sig") }, nowSeconds()) : undefined;
+      const result =
+        digest && secret
+          ? await verifyBlobUrl(secret, digest, { ns: c.req.query("ns"), exp: c.req.query("exp"), sig: c.req.query("sig") }, nowSeconds())
+          : undefined;
       if (!result?.ok || !isValidNamespace(result.namespace)) throw new ApiError(403, "FORBIDDEN", "link invalid or expired");
       if (!digest) throw new ApiError(404, "BLOB_UNKNOWN", "blob unknown");
       return readLinkedBlob(c.get("uploadEnv"), result.namespace, digest, c.req.raw);

@@ -82,4 +82,3 @@ export async function bodyRequest(c: Context<AppEnv>, length: number | undefined
   if (!body) return { offset, contentLength: 0, body: null, ...(checksum ? { checksum } : {}) };
   return { offset, contentLength, body, ...(checksum ? { checksum } : {}) };
 }
-

@@ -30,9 +30,7 @@ const MAX_TYPE = 255;
  */
 export function sanitizeFilename(raw: string): string | undefined {
   const base = raw.split(/[/\\]/).pop() ?? "";
-  const clean = base
-    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "")
-    .trim();
+  const clean = base.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "").trim();
   const cut = Array.from(clean).slice(0, MAX_FILENAME).join("");
   return cut === "" || cut === "." || cut === ".." ? undefined : cut;
 }

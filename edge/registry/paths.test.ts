@@ -36,7 +36,27 @@ describe("paths: Docker distribution's layout under docker/registry/v2/", () => 
 
   test("namespaces follow distribution's grammar and length limit", () => {
     for (const ok of ["anonymous", "a", "team/app", "a.b-c_d/e0", "x".repeat(255)]) expect(isValidNamespace(ok), ok).toBe(true);
-    const bad = ["", "a__b", "Team", "a/../b", "..", "a/./b", "a//b", "/a", "a/", "a%2Fb", "a%2fb", "-a", "a-", "a..b", "_uploads", "a/_uploads/b", "a b", "ä", "x".repeat(256)];
+    const bad = [
+      "",
+      "a__b",
+      "Team",
+      "a/../b",
+      "..",
+      "a/./b",
+      "a//b",
+      "/a",
+      "a/",
+      "a%2Fb",
+      "a%2fb",
+      "-a",
+      "a-",
+      "a..b",
+      "_uploads",
+      "a/_uploads/b",
+      "a b",
+      "ä",
+      "x".repeat(256),
+    ];
     for (const ns of bad) {
       expect(isValidNamespace(ns), ns).toBe(false);
       expect(() => validateNamespace(ns)).toThrow(InvalidPathComponentError);

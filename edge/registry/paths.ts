@@ -158,7 +158,7 @@ export function uploadPartsPath(ns: string, id: string, group: number): string {
 
 /** What a key under `repositories/` says about its namespace and upload. */
 export type RepositoryKey =
-  | { kind: "upload"; namespace: string; id: string; /** the rest after `_uploads/<id>/` */ rest: string }
+  | { kind: "upload"; namespace: string; id: string /** the rest after `_uploads/<id>/` */; rest: string }
   | { kind: "link"; namespace: string; digest: Sha256Digest };
 
 /**

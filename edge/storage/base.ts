@@ -4,15 +4,7 @@
  * can never address something outside the layout, and it turns any exception a store throws
  * into a StorageError, so callers handle one error vocabulary whatever the backend.
  */
-import {
-  InvalidPartError,
-  InvalidPathError,
-  MULTIPART_LIMITS,
-  StorageDriverError,
-  StorageError,
-  type MultipartUpload,
-  type StorageDriver,
-} from "./driver.ts";
+import { InvalidPartError, InvalidPathError, MULTIPART_LIMITS, StorageDriverError, StorageError, type MultipartUpload, type StorageDriver } from "./driver.ts";
 
 /** Longest key accepted: S3's and R2's limit is 1024 bytes; keys here are ASCII. */
 export const MAX_KEY_LENGTH = 1024;

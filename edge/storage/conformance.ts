@@ -176,7 +176,11 @@ export function runDriverConformance(name: string, factory: () => StorageDriver 
     test("multipart: unequal non-final parts are refused (R2 10048)", async () => {
       const { driver, p } = await fresh();
       const mp = await driver.createMultipart(`${p}uneq`);
-      const parts = [await mp.uploadPart(1, new Uint8Array(5 * MiB)), await mp.uploadPart(2, new Uint8Array(5 * MiB + 1)), await mp.uploadPart(3, new Uint8Array(1))];
+      const parts = [
+        await mp.uploadPart(1, new Uint8Array(5 * MiB)),
+        await mp.uploadPart(2, new Uint8Array(5 * MiB + 1)),
+        await mp.uploadPart(3, new Uint8Array(1)),
+      ];
       await expect(mp.complete(parts)).rejects.toBeInstanceOf(InvalidPartError);
       await mp.abort();
     });

@@ -13,8 +13,9 @@ const fakeSleep = (delays: number[]) => async (ms: number) => void delays.push(m
 
 // Without rates the wrapper must be invisible: the same conformance suite as every driver.
 runDriverConformance("faulty wrapper without faults (over memory)", () => createFaultyDriver(createMemoryDriver(), { seed: 1 }), { copy: true });
-runDriverConformance("faulty wrapper, latency only (over memory without copy)", () =>
-  createFaultyDriver(createMemoryDriver({ copy: false }), { seed: 2, rates: { latency: 0.5 }, sleep: async () => undefined }),
+runDriverConformance(
+  "faulty wrapper, latency only (over memory without copy)",
+  () => createFaultyDriver(createMemoryDriver({ copy: false }), { seed: 2, rates: { latency: 0.5 }, sleep: async () => undefined }),
   { copy: false },
 );
 
@@ -35,7 +36,10 @@ describe("faulty storage driver", () => {
     const driver = createFaultyDriver(createMemoryDriver(), { seed, rates: { failBefore: 0.1, failAfter: 0.1 } });
     const pattern: string[] = [];
     for (let i = 0; i < 200; i++) {
-      const err = await driver.put(`k/${i}`, "x").then(() => undefined, (e: unknown) => e);
+      const err = await driver.put(`k/${i}`, "x").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       pattern.push(err instanceof StorageUnavailableError && err.cause instanceof InjectedFault ? err.cause.kind : "ok");
     }
     return { pattern, stats: driver.stats };

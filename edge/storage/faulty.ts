@@ -367,10 +367,28 @@ export function createFaultyDriver(inner: StorageDriver, options: FaultyDriverOp
     setEnabled(on) {
       enabled = on;
     },
-    get: (key, o) => run("get", key, () => inner.get(key, o), () => staleGet(key, o?.range)),
+    get: (key, o) =>
+      run(
+        "get",
+        key,
+        () => inner.get(key, o),
+        () => staleGet(key, o?.range),
+      ),
     put: (key, body, o) => run("put", key, () => writing([key], () => inner.put(key, body, o)), undefined, cancelBody(body)),
-    stat: (key) => run("stat", key, () => inner.stat(key), () => staleInfo(key)),
-    list: (prefix, o) => run("list", prefix, () => inner.list(prefix, o), () => staleList(prefix, o)),
+    stat: (key) =>
+      run(
+        "stat",
+        key,
+        () => inner.stat(key),
+        () => staleInfo(key),
+      ),
+    list: (prefix, o) =>
+      run(
+        "list",
+        prefix,
+        () => inner.list(prefix, o),
+        () => staleList(prefix, o),
+      ),
     delete: (...keys) => run("delete", keys.join(","), () => writing(keys, () => inner.delete(...keys))),
     createMultipart: async (key) => wrapUpload(await run("createMultipart", key, () => inner.createMultipart(key))),
     resumeMultipart: (key, uploadId) => {

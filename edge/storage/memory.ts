@@ -156,8 +156,14 @@ function checkParts(key: string, stored: Map<number, Stored>, parts: UploadedPar
   }
   const size = chosen[0]?.bytes.length;
   chosen.slice(0, -1).forEach((s, i) => {
-    if (s.bytes.length !== size) throw new InvalidPartError(key, NAME, `part ${parts[i]?.partNumber} is ${s.bytes.length} bytes, not ${size}: all parts but the last must be the same size`);
-    if (s.bytes.length < MULTIPART_LIMITS.minPartSize) throw new InvalidPartError(key, NAME, `part ${parts[i]?.partNumber} is smaller than ${MULTIPART_LIMITS.minPartSize} bytes`);
+    if (s.bytes.length !== size)
+      throw new InvalidPartError(
+        key,
+        NAME,
+        `part ${parts[i]?.partNumber} is ${s.bytes.length} bytes, not ${size}: all parts but the last must be the same size`,
+      );
+    if (s.bytes.length < MULTIPART_LIMITS.minPartSize)
+      throw new InvalidPartError(key, NAME, `part ${parts[i]?.partNumber} is smaller than ${MULTIPART_LIMITS.minPartSize} bytes`);
   });
   return chosen;
 }

@@ -55,7 +55,8 @@ const TRANSIENT_CODES = new Map<number, { effectUnknown: boolean }>([
 ]);
 
 /** Words of transient failures whose message carries no code (network trouble between the worker and R2). */
-const TRANSIENT_MESSAGE = /internal error|network|try again|temporar|service unavailable|overloaded|timed? ?out|connection (?:was )?(?:reset|lost|closed|refused)|disconnected/i;
+const TRANSIENT_MESSAGE =
+  /internal error|network|try again|temporar|service unavailable|overloaded|timed? ?out|connection (?:was )?(?:reset|lost|closed|refused)|disconnected/i;
 
 export interface R2DriverOptions {
   /** How transient binding errors are retried (./retry.ts; default 6 attempts, full jitter from 200 ms to 10 s). */

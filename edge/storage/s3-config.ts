@@ -66,11 +66,14 @@ export function storageChoice(vars: StorageVars): StorageChoice {
     throw new StorageConfigError("S3_ENDPOINT", `S3_ENDPOINT must be an http(s) URL, got ${JSON.stringify(endpoint)}`);
   }
   if (!/^https?:$/.test(url.protocol) || (url.pathname !== "/" && url.pathname !== "") || url.search) {
-    throw new StorageConfigError("S3_ENDPOINT", `S3_ENDPOINT must be an http(s) URL without path or query (the bucket goes in S3_BUCKET), got ${JSON.stringify(endpoint)}`);
+    throw new StorageConfigError(
+      "S3_ENDPOINT",
+      `S3_ENDPOINT must be an http(s) URL without path or query (the bucket goes in S3_BUCKET), got ${JSON.stringify(endpoint)}`,
+    );
   }
   const isR2 = url.hostname.endsWith(".r2.cloudflarestorage.com");
   const region = (vars.S3_REGION ?? "").trim() || (isR2 ? "auto" : "");
-  if (!region) throw new StorageConfigError("S3_REGION", "STORAGE=s3 needs S3_REGION (the bucket's region, e.g. us-east-1; \"auto\" on R2)");
+  if (!region) throw new StorageConfigError("S3_REGION", 'STORAGE=s3 needs S3_REGION (the bucket\'s region, e.g. us-east-1; "auto" on R2)');
   const bucket = required("S3_BUCKET", "the bucket name");
   // Loosely S3's naming rules (legacy AWS names may hold capitals and "_"): a URL or a path
   // pasted here fails now, not later as a confusing signature error.

@@ -13,12 +13,7 @@ export interface XmlElement {
 }
 
 /** Elements that may repeat, by path from the root. */
-const REPEATED = new Set([
-  "ListBucketResult.Contents",
-  "ListPartsResult.Part",
-  "DeleteResult.Error",
-  "DeleteResult.Deleted",
-]);
+const REPEATED = new Set(["ListBucketResult.Contents", "ListPartsResult.Part", "DeleteResult.Error", "DeleteResult.Deleted"]);
 
 const parser = new XMLParser({
   ignoreAttributes: true,

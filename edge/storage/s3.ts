@@ -37,7 +37,7 @@ import { parseRetryAfter, retrying, retryPolicy, type RetryPolicy } from "./retr
 import { isTransientS3, mayHaveTakenEffect, readS3Error, s3Failure, S3RequestError, S3ResponseError, type S3ErrorContext } from "./s3-errors.ts";
 import { buildXml, child, children, parseXml, text, type XmlElement } from "./s3-xml.ts";
 
-export { S3BucketNotFoundError, S3CredentialsError, S3RequestError, S3ResponseError } from "./s3-errors.ts";
+export { S3BucketNotFoundError, S3CredentialsError, S3ResponseError } from "./s3-errors.ts";
 
 const NAME = "s3";
 const GiB = 1024 * 1024 * 1024;
@@ -218,7 +218,11 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           return await Promise.race([work, expired]);
         } catch (err) {
           if (err instanceof TransientAttempt) throw err;
-          throw new TransientAttempt(new S3ResponseError(call.operation, "NetworkError", 0, undefined, String((err as Error)?.message ?? err)), undefined, true);
+          throw new TransientAttempt(
+            new S3ResponseError(call.operation, "NetworkError", 0, undefined, String((err as Error)?.message ?? err)),
+            undefined,
+            true,
+          );
         }
       };
       try {
@@ -256,8 +260,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
   };
 
   /** A call answered by its status and headers (the body, if any, is the caller's). */
-  const request = async (call: Call, seen: Attempts = { count: 0, effectUnknown: false }): Promise<Response> =>
-    (await exchange(call, false, seen)).response;
+  const request = async (call: Call, seen: Attempts = { count: 0, effectUnknown: false }): Promise<Response> => (await exchange(call, false, seen)).response;
 
   /** A call answered with an XML document (listings, CreateMultipartUpload, copies, Complete, DeleteObjects). */
   const requestXml = async (call: Call, seen: Attempts = { count: 0, effectUnknown: false }): Promise<{ response: Response; xml: XmlElement }> => {
@@ -320,9 +323,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         url: url(key, { uploadId }),
         context: { path: key, uploadId },
         headers: { "content-type": "application/xml" },
-        body: bytesPayload(
-          buildXml({ CompleteMultipartUpload: { Part: parts.map((p) => ({ PartNumber: String(p.partNumber), ETag: `"${p.etag}"` })) } }),
-        ),
+        body: bytesPayload(buildXml({ CompleteMultipartUpload: { Part: parts.map((p) => ({ PartNumber: String(p.partNumber), ETag: `"${p.etag}"` })) } })),
       };
       const seen: Attempts = { count: 0, effectUnknown: false };
       try {
@@ -376,7 +377,12 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     // caller through another round of retries, so those orphans are left to the lifecycle rule.
     const answer = await requestXml({ operation: "CreateMultipartUpload", method: "POST", url: url(key, { uploads: "" }), context: { path: key } }, seen);
     const uploadId = text(child(answer.xml, "InitiateMultipartUploadResult"), "UploadId");
-    if (!uploadId) throw new S3RequestError(key, NAME, new S3ResponseError("CreateMultipartUpload", "MalformedResponse", answer.response.status, undefined, "no UploadId in the response"));
+    if (!uploadId)
+      throw new S3RequestError(
+        key,
+        NAME,
+        new S3ResponseError("CreateMultipartUpload", "MalformedResponse", answer.response.status, undefined, "no UploadId in the response"),
+      );
     if (seen.effectUnknown) await abortOrphans(key, uploadId, started);
     return handle(key, uploadId);
   };
@@ -603,12 +609,15 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         const failed = children(result, "Error")[0];
         if (failed) {
           const key = text(failed, "Key") ?? batch.join(",");
-          throw s3Failure(new S3ResponseError("DeleteObjects", text(failed, "Code") ?? "DeleteFailed", 200, undefined, text(failed, "Message") ?? "delete failed"), {
-            driver: NAME,
-            endpoint: where,
-            bucket,
-            path: key,
-          });
+          throw s3Failure(
+            new S3ResponseError("DeleteObjects", text(failed, "Code") ?? "DeleteFailed", 200, undefined, text(failed, "Message") ?? "delete failed"),
+            {
+              driver: NAME,
+              endpoint: where,
+              bucket,
+              path: key,
+            },
+          );
         }
       }
     },
@@ -653,8 +662,10 @@ function checkParts(key: string, stored: Map<number, { etag: string; size: numbe
     total += s.size;
     if (i === parts.length - 1) return;
     first ??= s.size;
-    if (s.size !== first) throw new InvalidPartError(key, NAME, `part ${p.partNumber} is ${s.size} bytes, not ${first}: all parts but the last must be the same size`);
-    if (s.size < MULTIPART_LIMITS.minPartSize) throw new InvalidPartError(key, NAME, `part ${p.partNumber} is smaller than ${MULTIPART_LIMITS.minPartSize} bytes`);
+    if (s.size !== first)
+      throw new InvalidPartError(key, NAME, `part ${p.partNumber} is ${s.size} bytes, not ${first}: all parts but the last must be the same size`);
+    if (s.size < MULTIPART_LIMITS.minPartSize)
+      throw new InvalidPartError(key, NAME, `part ${p.partNumber} is smaller than ${MULTIPART_LIMITS.minPartSize} bytes`);
   });
   return total;
 }

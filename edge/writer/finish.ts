@@ -116,7 +116,10 @@ async function complete(s: FinishInput, upload: MultipartUpload): Promise<void> 
  * Attempt n (from 0) is followed by a wait of retryDelayMs * 2^n.
  */
 async function validateStored(s: FinishInput, key: string, rehashFor?: Sha256Digest[]): Promise<Sha256Digest | undefined> {
-  const { driver, info: { length } } = s.upload;
+  const {
+    driver,
+    info: { length },
+  } = s.upload;
   const { retries, delayMs, sleep } = s.retry;
   let reason = "";
   let digest: Sha256Digest | undefined;

@@ -12,7 +12,6 @@ export * from "./errors.ts";
 export type { ChecksumFactory } from "./checksum.ts";
 export type { HasherFactory } from "./hashers.ts";
 
-
 export interface WriterOptions {
   /** Multipart part size for a new upload (default DEFAULTS.partSize, 8 MiB; at least 5 MiB). A resumed upload keeps its own. */
   partSize?: number;

@@ -46,7 +46,12 @@ export async function settleMove(upload: StoredUpload): Promise<void> {
   } else {
     const size = from.parts * partSize;
     // After a crash past this point the etags may already be the copies': the upload id is gone then.
-    await completeOnce(driver, source, upload.etags.slice(0, from.parts).map((etag, i) => ({ partNumber: i + 1, etag })), size);
+    await completeOnce(
+      driver,
+      source,
+      upload.etags.slice(0, from.parts).map((etag, i) => ({ partNumber: i + 1, etag })),
+      size,
+    );
     const copied = await copyParts(driver, from.key, driver.resumeMultipart(target.key, target.uploadId), size, partSize);
     await upload.replaceEtags([...copied.map((p) => p.etag), ...upload.etags.slice(from.parts)]);
   }

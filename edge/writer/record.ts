@@ -197,8 +197,7 @@ export class StoredUpload {
     if (length <= partSize) info = { ...fields, layout: "tail", ...(declaredDigest !== undefined ? { declaredDigest } : {}) };
     else if (declaredDigest !== undefined) {
       info = { ...fields, layout: "at-blob", declaredDigest, multipart: await driver.createMultipart(blobDataPath(declaredDigest)) };
-    }
-    else info = { ...fields, layout: "staged", multipart: await driver.createMultipart(uploadDataPath(namespace, id)) };
+    } else info = { ...fields, layout: "staged", multipart: await driver.createMultipart(uploadDataPath(namespace, id)) };
     try {
       const stored = await driver.put(uploadInfoPath(namespace, id), JSON.stringify(toStored(info)), { onlyIf: { doesNotExist: true } });
       return new StoredUpload(driver, info, stored.etag, [], new Uint8Array(0));

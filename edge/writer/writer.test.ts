@@ -3,7 +3,16 @@ import { readAll } from "../storage/body.ts";
 import { chunked, sameBytes, seeded } from "../storage/conformance.ts";
 import { createMemoryDriver } from "../storage/memory.ts";
 import { gatedDriver, recordingDriver, type RecordedOp } from "../storage/testing.ts";
-import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, uploadPrefix, uploadStartedAtPath, uploadTailPath } from "../registry/paths.ts";
+import {
+  blobDataPath,
+  uploadDataPath,
+  uploadHashStatePath,
+  uploadInfoPath,
+  uploadPartsPath,
+  uploadPrefix,
+  uploadStartedAtPath,
+  uploadTailPath,
+} from "../registry/paths.ts";
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "./index.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import { formatDigest } from "../../shared/digest.ts";
@@ -27,7 +36,12 @@ describe("upload writer in Node over the memory driver", () => {
       const ops: RecordedOp[] = [];
       const driver = recordingDriver(createMemoryDriver({ copy }), ops);
       const writer = await createUploadWriter(driver, { namespace: "node/test", id: ID, length: data.length }, { partSize: PART });
-      for (const [from, to] of [[0, 1], [1, 3_000_000], [3_000_000, 8_000_000], [8_000_000, data.length]] as const) {
+      for (const [from, to] of [
+        [0, 1],
+        [1, 3_000_000],
+        [3_000_000, 8_000_000],
+        [8_000_000, data.length],
+      ] as const) {
         await writer.write(chunked(data.subarray(from, to), 100_000));
       }
       const resumed = await resumeUploadWriter(driver, { namespace: "node/test", id: ID }, { partSize: PART });
@@ -126,7 +140,13 @@ describe("upload writer in Node over the memory driver", () => {
       expect(calls).toEqual([1, 2, 3]);
       // Every superseded tail and hasher state was deleted before write returned.
       expect(await keysOf(memory, ns)).toEqual(
-        [uploadInfoPath(ns, ID), uploadStartedAtPath(ns, ID), uploadPartsPath(ns, ID, 0), uploadHashStatePath(ns, ID, data.length), uploadTailPath(ns, ID, data.length)].sort(),
+        [
+          uploadInfoPath(ns, ID),
+          uploadStartedAtPath(ns, ID),
+          uploadPartsPath(ns, ID, 0),
+          uploadHashStatePath(ns, ID, data.length),
+          uploadTailPath(ns, ID, data.length),
+        ].sort(),
       );
       const done = await writer.finish();
       expect(done.digest).toBe(await sha256(data));
@@ -161,7 +181,9 @@ describe("upload writer in Node over the memory driver", () => {
       // Nothing after the stored part is committed (neither part 2 nor the bytes after it).
       expect(writer.offset).toBe(PART);
       await expect(writer.write(new Uint8Array(1))).rejects.toBeInstanceOf(WriterClosedError);
-      expect(await keysOf(memory, ns)).toEqual([uploadInfoPath(ns, ID), uploadStartedAtPath(ns, ID), uploadPartsPath(ns, ID, 0), uploadHashStatePath(ns, ID, PART)].sort());
+      expect(await keysOf(memory, ns)).toEqual(
+        [uploadInfoPath(ns, ID), uploadStartedAtPath(ns, ID), uploadPartsPath(ns, ID, 0), uploadHashStatePath(ns, ID, PART)].sort(),
+      );
 
       const resumed = await resumeUploadWriter(driver, { namespace: ns, id: ID }, { partSize: PART });
       expect(resumed.offset).toBe(PART);

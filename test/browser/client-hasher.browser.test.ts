@@ -29,10 +29,7 @@ afterAll(async () => {
 });
 
 test.each([0, 1, 16 * MiB - 1, 16 * MiB, 16 * MiB + 1, 100 * MiB])("the worker's digest of %i bytes equals node:crypto's", async (size) => {
-  const result = await page.evaluate(
-    ([s]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 5, { key: `size-${s}` }),
-    [size] as const,
-  );
+  const result = await page.evaluate(([s]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 5, { key: `size-${s}` }), [size] as const);
   expect(result).toMatchObject({ kind: "done", digest: expected(size, 5), resumedAt: undefined, bytesRead: size });
   await page.evaluate(([s]) => (globalThis as unknown as { harness: Harness }).harness.forgetHash(`size-${s}`), [size] as const);
 });
@@ -49,9 +46,9 @@ test("a hash paused mid-way continues from its IndexedDB checkpoint after a relo
 
   await page.reload();
   await page.waitForFunction(() => "harness" in globalThis);
-  const resumed = await page.evaluate(
-    ([s, i]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 9, { key: "resume", interval: i }),
-    [size, 8 * MiB] as const,
-  );
+  const resumed = await page.evaluate(([s, i]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 9, { key: "resume", interval: i }), [
+    size,
+    8 * MiB,
+  ] as const);
   expect(resumed).toMatchObject({ kind: "done", digest: expected(size, 9), resumedAt: paused.offset, bytesRead: size - paused.offset });
 });

@@ -20,7 +20,6 @@ const INTERVAL = 8 * MiB;
 let profile = "";
 let context: BrowserContext;
 
-
 /** Body sizes of the PATCH requests a page starts, from their Upload-Offset (fixed chunking). */
 function patchBodies(page: Page, size: number): number[] {
   const bodies: number[] = [];
@@ -38,7 +37,6 @@ async function openHarness(): Promise<Page> {
   await page.waitForFunction(() => "harness" in globalThis);
   return page;
 }
-
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -65,7 +63,8 @@ test("a page closed mid-hash and mid-upload resumes both from an OPFS handle: re
   const first = await openHarness();
   const sent1 = patchBodies(first, size);
   await first.evaluate(
-    ([c, i, hr, tr]) => (globalThis as unknown as H).harness.create({ hashFirst: false, chunkSize: c, checkpointInterval: i, limitRate: { hash: hr, transfer: tr } }),
+    ([c, i, hr, tr]) =>
+      (globalThis as unknown as H).harness.create({ hashFirst: false, chunkSize: c, checkpointInterval: i, limitRate: { hash: hr, transfer: tr } }),
     [CHUNK, INTERVAL, 6 * MiB, 12 * MiB] as const,
   );
   const [added] = await first.evaluate(([s]) => (globalThis as unknown as H).harness.addOpfs("resume.bin", s, 13), [size] as const);
@@ -106,10 +105,10 @@ test("after a reload, a different file with the same name is refused and the sam
   const first = await openHarness();
   // No copy kept in this browser (OPFS staging): this test is about the file given again and its
   // fingerprint check; continuing from a kept copy is page-staging's test.
-  await first.evaluate(
-    ([c, tr]) => (globalThis as unknown as H).harness.create({ chunkSize: c, limitRate: { transfer: tr }, staging: false }),
-    [CHUNK, 12 * MiB] as const,
-  );
+  await first.evaluate(([c, tr]) => (globalThis as unknown as H).harness.create({ chunkSize: c, limitRate: { transfer: tr }, staging: false }), [
+    CHUNK,
+    12 * MiB,
+  ] as const);
   const [added] = await first.evaluate(([s]) => (globalThis as unknown as H).harness.addGenerated("report.bin", s, 21), [size] as const);
   if (!added) throw new Error("not added");
   await untilUpload(first, added.key, (u) => u.transfer.bytes > CHUNK);

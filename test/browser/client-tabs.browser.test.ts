@@ -35,7 +35,6 @@ async function open(page: Page, options: Parameters<Harness["create"]>[0]) {
   await page.evaluate((o) => (globalThis as unknown as H).harness.create(o), options);
 }
 
-
 test("two tabs on one file: one uploads, the other waits busy and then completes with no bytes sent; a new profile too", async () => {
   const size = 24 * MiB + 3;
   const expected = `sha256:${createHash("sha256").update(seededBytes(size, 31)).digest("hex")}`;

@@ -75,7 +75,10 @@ test("Chromium SIGKILLed mid-hash and mid-upload, restarted on its profile: the 
   await dropFile(page, spec);
   await proxy.waitForForwarded(forwardedBefore + GATE);
   await page.waitForFunction(
-    ({ name, at }) => Number((document.querySelector("edge-upload")?.shadowRoot ?? document).querySelector(`[data-testid=upload][data-name="${name}"]`)?.getAttribute("data-hashed")) >= at,
+    ({ name, at }) =>
+      Number(
+        (document.querySelector("edge-upload")?.shadowRoot ?? document).querySelector(`[data-testid=upload][data-name="${name}"]`)?.getAttribute("data-hashed"),
+      ) >= at,
     { name: spec.name, at: 2 * CHECKPOINT + 4 * MiB },
     { polling: 50 },
   );

@@ -175,7 +175,15 @@ export interface KillableBrowser {
 export async function launchKillable(profileDir: string, viewport = { width: 1000, height: 800 }): Promise<KillableBrowser> {
   const child: ChildProcess = spawn(
     chromiumPath(),
-    [...CHROMIUM_ARGS, "--headless=new", "--hide-scrollbars", `--user-data-dir=${profileDir}`, "--remote-debugging-port=0", `--window-size=${viewport.width},${viewport.height}`, "about:blank"],
+    [
+      ...CHROMIUM_ARGS,
+      "--headless=new",
+      "--hide-scrollbars",
+      `--user-data-dir=${profileDir}`,
+      "--remote-debugging-port=0",
+      `--window-size=${viewport.width},${viewport.height}`,
+      "about:blank",
+    ],
     { detached: true, stdio: ["ignore", "ignore", "pipe"] },
   );
   const pid = child.pid;
@@ -263,17 +271,13 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   }
 
   const server: Server = createServer((req: IncomingMessage, res) => {
-    const out = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        if (record) record.status = up.statusCode;
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
+    const out = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      if (record) record.status = up.statusCode;
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
     out.on("error", () => res.destroy());
-    const record: PatchRecord | undefined =
-      req.method === "PATCH" ? { url: req.url ?? "", offset: Number(req.headers["upload-offset"]), bytes: 0 } : undefined;
+    const record: PatchRecord | undefined = req.method === "PATCH" ? { url: req.url ?? "", offset: Number(req.headers["upload-offset"]), bytes: 0 } : undefined;
     if (!record) {
       req.pipe(out);
       return;

@@ -79,7 +79,12 @@ test("rows carry the test hooks and labelled progress bars; busy and queued map 
     snap("k1", "uploading.bin", { kind: "uploading" }, { transfer: progress(20 * MiB, 64 * MiB, 8 * MiB), digest: DIGEST, uploadUrl: "/files/u1" }),
     snap("k2", "other-tab.bin", { kind: "busy", reason: "other-tab" }),
     snap("k3", "waiting.bin", { kind: "queued" }, { hash: progress(0, 64 * MiB) }),
-    snap("k4", "done.bin", { kind: "done", digest: DIGEST, blobUrl: `/blobs/${DIGEST}`, bytesSent: 64 * MiB }, { digest: DIGEST, transfer: progress(64 * MiB, 64 * MiB) }),
+    snap(
+      "k4",
+      "done.bin",
+      { kind: "done", digest: DIGEST, blobUrl: `/blobs/${DIGEST}`, bytesSent: 64 * MiB },
+      { digest: DIGEST, transfer: progress(64 * MiB, 64 * MiB) },
+    ),
     snap("k5", "failed.bin", { kind: "failed", error: { code: "AUTH", message: "", retryable: false } }),
     snap("k6", "cancelled.bin", { kind: "cancelled" }),
   ]);
@@ -154,7 +159,9 @@ test("after a reload, interrupted uploads are listed apart: one click resumes th
   const section = page.locator("#interrupted");
   await expect(section.isVisible()).resolves.toBe(true);
   await expect(section.getByTestId("upload").count()).resolves.toBe(2);
-  await expect(section.locator("#interrupted-summary").innerText()).resolves.toMatch(/2 uploads were interrupted.*1 can continue with one click.*1 needs the same file/s);
+  await expect(section.locator("#interrupted-summary").innerText()).resolves.toMatch(
+    /2 uploads were interrupted.*1 can continue with one click.*1 needs the same file/s,
+  );
   const needsFile = section.locator("[data-name='needs-file.bin']");
   await expect(needsFile.getAttribute("data-state")).resolves.toBe("interrupted");
   await expect(needsFile.innerText()).resolves.toMatch(/Drop or choose the same file again/);

@@ -8,7 +8,17 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { launchChromium } from "../support/chromium.ts";
-import { type CountingProxy, createOpfsFile, dropFile, newIsolatedPage, rowHooks, seededBytes, sha256Digest, startCountingProxy, waitForState } from "./page-helpers.ts";
+import {
+  type CountingProxy,
+  createOpfsFile,
+  dropFile,
+  newIsolatedPage,
+  rowHooks,
+  seededBytes,
+  sha256Digest,
+  startCountingProxy,
+  waitForState,
+} from "./page-helpers.ts";
 
 const MiB = 1024 * 1024;
 const SCREENSHOTS = "test-results/screenshots";
@@ -52,7 +62,13 @@ test("a dropped 64 MiB file ends done with the digest node:crypto computes, and 
   await dropFile(page, spec);
   await proxy.waitForForwarded(start + 24 * MiB);
   await page.waitForFunction(
-    (name) => Number((document.querySelector("edge-upload")?.shadowRoot ?? document).querySelector(`[data-testid=upload][data-name="${name}"]`)?.getAttribute("data-uploaded")) >= 16 * 1024 * 1024,
+    (name) =>
+      Number(
+        (document.querySelector("edge-upload")?.shadowRoot ?? document)
+          .querySelector(`[data-testid=upload][data-name="${name}"]`)
+          ?.getAttribute("data-uploaded"),
+      ) >=
+      16 * 1024 * 1024,
     spec.name,
   );
   const mid = await rowHooks(page, spec.name);

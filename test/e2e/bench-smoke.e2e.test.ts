@@ -31,9 +31,26 @@ test("the bench's quick run measures every item and writes the table and the cha
     const md = await readFile(join(out, "latest.md"), "utf8");
     const rows = md.split("\n").filter((l) => /^\| \d \|/.test(l));
     // Every item of issue 8 has at least one row, each with a value and a verdict.
-    for (const item of [1, 2, 3, 4, 5, 6, 7]) expect(rows.some((r) => r.startsWith(`| ${item} |`)), `item ${item}`).toBe(true);
+    for (const item of [1, 2, 3, 4, 5, 6, 7])
+      expect(
+        rows.some((r) => r.startsWith(`| ${item} |`)),
+        `item ${item}`,
+      ).toBe(true);
     for (const r of rows) expect(r).toMatch(/\| (pass|FAIL|info) \|$/);
-    for (const needle of ["raw hash-wasm", "Longest main-thread task", "plain PUT", "tus-js-client", "Edge CPU per MiB", "re-hashed", "re-sent", "declared at creation", "sent once hashed", "sent only on the last PATCH", "peak heap", "Edge peak RSS"]) {
+    for (const needle of [
+      "raw hash-wasm",
+      "Longest main-thread task",
+      "plain PUT",
+      "tus-js-client",
+      "Edge CPU per MiB",
+      "re-hashed",
+      "re-sent",
+      "declared at creation",
+      "sent once hashed",
+      "sent only on the last PATCH",
+      "peak heap",
+      "Edge peak RSS",
+    ]) {
       expect(md).toContain(needle);
     }
     const svgName = /!\[[^\]]*\]\(([^)]+\.svg)\)/.exec(md)?.[1] ?? "";

@@ -178,7 +178,13 @@ test("hashing alongside the transfer: the digest goes on every PATCH once known,
   const proxy = await recordingProxy(inject("baseUrl"));
   try {
     // 8 MiB/s: each 8 MiB PATCH takes about a second, hashing 24 MiB a fraction of that.
-    const uploader = createNodeUploader({ endpoint: `${proxy.url}/files`, stateDir: join(dir, "s-parallel"), chunkSize: 8 * MiB, hashFirst: false, limitRate: { transfer: 8 * MiB } });
+    const uploader = createNodeUploader({
+      endpoint: `${proxy.url}/files`,
+      stateDir: join(dir, "s-parallel"),
+      chunkSize: 8 * MiB,
+      hashFirst: false,
+      limitRate: { transfer: 8 * MiB },
+    });
     const [u] = await uploader.add([await fileFromPath(path)]);
     if (!u) throw new Error("not added");
     const done = await until(uploader, u.key, (x) => x.state.kind === "done");

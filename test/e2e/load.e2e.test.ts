@@ -50,7 +50,15 @@ interface Answer {
  * answer to us: that is allowed (no answer at all, certainly no 5xx), and the request that
  * follows then goes on a new connection. Only `mayReset` requests may end so.
  */
-function send(agent: Agent, what: string, method: string, path: string, headers: Record<string, string>, body?: Buffer, mayReset = false): Promise<Answer | "reset"> {
+function send(
+  agent: Agent,
+  what: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+  mayReset = false,
+): Promise<Answer | "reset"> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, baseUrl);
     let answered = false;
@@ -174,5 +182,7 @@ test("20 concurrent 8 MiB uploads and early answers on kept-alive connections: n
   // an early answer (then that follow-up checks less), so this is reported, not asserted.
   const resets = pairs.filter((p) => p.early === "reset").length;
   const reused = pairs.filter((p) => p.normal?.reusedSocket).length;
-  console.log(`load: ${seen.length} requests, early answers reset ${resets}/${pairs.length}, follow-ups on the early answer's connection ${reused}/${pairs.length}`);
+  console.log(
+    `load: ${seen.length} requests, early answers reset ${resets}/${pairs.length}, follow-ups on the early answer's connection ${reused}/${pairs.length}`,
+  );
 });

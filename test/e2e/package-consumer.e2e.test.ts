@@ -59,7 +59,15 @@ afterAll(async () => {
 test("the tarball holds compiled JS, .d.ts, the bin and the README, and no TypeScript source", async () => {
   const files = (await readdir(join(app, "node_modules", "edge-upload"), { recursive: true })).map((f) => f.replaceAll("\\", "/"));
   expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
-  expect(files).toEqual(expect.arrayContaining(["README.md", "bin/edge-upload.js", "dist/pkg/client/index.js", "dist/pkg/client/index.d.ts", "dist/pkg/client/hashing/hasher.worker.js"]));
+  expect(files).toEqual(
+    expect.arrayContaining([
+      "README.md",
+      "bin/edge-upload.js",
+      "dist/pkg/client/index.js",
+      "dist/pkg/client/index.d.ts",
+      "dist/pkg/client/hashing/hasher.worker.js",
+    ]),
+  );
   expect(files.some((f) => f.startsWith("test/") || f.startsWith("client/") || f.startsWith("edge/"))).toBe(false);
 });
 
@@ -87,14 +95,22 @@ console.log(JSON.stringify({ digest: state.digest, blobUrl: state.blobUrl }));
   const result = JSON.parse(stdout) as { digest: string; blobUrl: string };
   expect(result.digest).toBe(sha256Digest(bytes));
   const blob = await fetch(result.blobUrl);
-  expect(createHash("sha256").update(new Uint8Array(await blob.arrayBuffer())).digest("hex")).toBe(result.digest.slice("sha256:".length));
+  expect(
+    createHash("sha256")
+      .update(new Uint8Array(await blob.arrayBuffer()))
+      .digest("hex"),
+  ).toBe(result.digest.slice("sha256:".length));
 
   // The bin, as `npx edge-upload` runs it from the installed package.
   const other = seededBytes(32, 1024 * 1024 + 3);
   await writeFile(file, other);
-  const cli = await run(process.execPath, [...NODE_JS_ONLY, join(app, "node_modules", ".bin", "edge-upload"), "upload", file, "--endpoint", base, "--state-dir", join(work, "state-cli"), "--quiet"], {
-    cwd: app,
-  });
+  const cli = await run(
+    process.execPath,
+    [...NODE_JS_ONLY, join(app, "node_modules", ".bin", "edge-upload"), "upload", file, "--endpoint", base, "--state-dir", join(work, "state-cli"), "--quiet"],
+    {
+      cwd: app,
+    },
+  );
   expect(cli.stdout.split("\n")[0]).toBe(sha256Digest(other));
 });
 
@@ -142,7 +158,13 @@ test("a token minted with edge-upload/server is accepted by a server started wit
   const secret = "consumer-test-secret";
   const { stdout } = await run(
     process.execPath,
-    [...NODE_JS_ONLY, "--input-type=module", "-e", `import { signToken } from "edge-upload/server"; console.log(await signToken(process.argv[1], { namespace: "team-a", ttl: 600 }));`, secret],
+    [
+      ...NODE_JS_ONLY,
+      "--input-type=module",
+      "-e",
+      `import { signToken } from "edge-upload/server"; console.log(await signToken(process.argv[1], { namespace: "team-a", ttl: 600 }));`,
+      secret,
+    ],
     { cwd: app },
   );
   const token = stdout.trim();
@@ -200,15 +222,28 @@ const app = new Hono().route("/uploads", createUploadApp({ authorize: async () =
 export default { fetch: app.fetch };
 `,
   );
-  const base = { strict: true, module: "ESNext", moduleResolution: "Bundler", target: "ES2023", noEmit: true, skipLibCheck: true, typeRoots: [join(repoModules, "@types")] };
-  await writeFile(join(app, "tsconfig.browser.json"), JSON.stringify({ compilerOptions: { ...base, lib: ["ES2023", "DOM", "DOM.Iterable"], types: ["node"] }, files: ["browser.ts"] }));
+  const base = {
+    strict: true,
+    module: "ESNext",
+    moduleResolution: "Bundler",
+    target: "ES2023",
+    noEmit: true,
+    skipLibCheck: true,
+    typeRoots: [join(repoModules, "@types")],
+  };
+  await writeFile(
+    join(app, "tsconfig.browser.json"),
+    JSON.stringify({ compilerOptions: { ...base, lib: ["ES2023", "DOM", "DOM.Iterable"], types: ["node"] }, files: ["browser.ts"] }),
+  );
   await writeFile(
     join(app, "tsconfig.worker.json"),
     JSON.stringify({ compilerOptions: { ...base, lib: ["ES2023"], types: [join(repoModules, "@cloudflare", "workers-types")] }, files: ["worker.ts"] }),
   );
   const tsc = join(repoModules, "typescript", "bin", "tsc");
   for (const project of ["tsconfig.browser.json", "tsconfig.worker.json"]) {
-    const result = await run(process.execPath, [tsc, "-p", project], { cwd: app }).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? String(error) }));
+    const result = await run(process.execPath, [tsc, "-p", project], { cwd: app }).catch((error: { stdout?: string }) => ({
+      stdout: error.stdout ?? String(error),
+    }));
     expect(result.stdout, project).toBe("");
   }
 });

@@ -42,7 +42,11 @@ function tusUpload(data: Buffer, options: Partial<tus.UploadOptions> & { stopAft
         }
       },
       onSuccess({ lastResponse }) {
-        resolve({ url: upload.url ?? "", reprDigest: lastResponse.getHeader("Repr-Digest") ?? null, contentLocation: lastResponse.getHeader("Content-Location") ?? null });
+        resolve({
+          url: upload.url ?? "",
+          reprDigest: lastResponse.getHeader("Repr-Digest") ?? null,
+          contentLocation: lastResponse.getHeader("Content-Location") ?? null,
+        });
       },
       onError: reject,
     });

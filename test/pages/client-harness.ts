@@ -61,7 +61,10 @@ const harness = {
   },
   restore: () => need().restore(),
   list: () => need().list(),
-  get: (key: string) => need().list().find((u) => u.key === key),
+  get: (key: string) =>
+    need()
+      .list()
+      .find((u) => u.key === key),
   pause: (key: string) => need().pause(key),
   resume: (key: string) => need().resume(key),
   cancel: (key: string) => need().cancel(key),

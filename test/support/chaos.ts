@@ -251,7 +251,12 @@ export class ChaosFigures {
     const kinds = new Map<string, number>();
     for (const v of this.violations) {
       const label = /^\[[a-z0-9]+\] /.exec(v)?.[0] ?? "";
-      const kind = label + v.slice(label.length).replace(/[0-9a-f]{64}/g, "<hex>").replace(/\d+/g, "N");
+      const kind =
+        label +
+        v
+          .slice(label.length)
+          .replace(/[0-9a-f]{64}/g, "<hex>")
+          .replace(/\d+/g, "N");
       kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     }
     return [...kinds].sort((a, b) => b[1] - a[1]);
@@ -266,7 +271,13 @@ export class ChaosFigures {
   unexpectedFirstSeen: Record<string, unknown> = {};
 
   unexpectedError(err: unknown, schedule: { store: string }): void {
-    const name = err instanceof Error ? `[${schedule.store}] ${err.name}: ${err.message.replace(/[0-9a-f]{16,}/g, "…").replace(/\d+/g, "N").slice(0, 140)}` : String(err);
+    const name =
+      err instanceof Error
+        ? `[${schedule.store}] ${err.name}: ${err.message
+            .replace(/[0-9a-f]{16,}/g, "…")
+            .replace(/\d+/g, "N")
+            .slice(0, 140)}`
+        : String(err);
     this.unexpected[name] = (this.unexpected[name] ?? 0) + 1;
     this.unexpectedFirstSeen[name] ??= schedule;
   }

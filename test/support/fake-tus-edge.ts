@@ -33,7 +33,10 @@ export interface FakeEdge {
 }
 
 /** `fault` answers a request instead of the server when it returns an answer. */
-export async function startFakeEdge(fault: (req: FakeRequest) => FakeAnswer | undefined = () => undefined, options: { partSize?: number } = {}): Promise<FakeEdge> {
+export async function startFakeEdge(
+  fault: (req: FakeRequest) => FakeAnswer | undefined = () => undefined,
+  options: { partSize?: number } = {},
+): Promise<FakeEdge> {
   const partSize = options.partSize ?? 1024;
   const uploads = new Map<string, { length: number; chunks: Buffer[]; offset: number }>();
   const seen = new Map<string, number>();
@@ -60,7 +63,12 @@ export async function startFakeEdge(fault: (req: FakeRequest) => FakeAnswer | un
       return send(injected.status, { ...(text ? { "Content-Type": "application/json" } : {}), ...injected.headers }, text);
     }
     if (method === "OPTIONS") {
-      return send(204, { "Tus-Version": "1.0.0", "Tus-Extension": "creation", "Upload-Part-Size": String(partSize), "Upload-Max-Chunk-Size": String(partSize * 4) });
+      return send(204, {
+        "Tus-Version": "1.0.0",
+        "Tus-Extension": "creation",
+        "Upload-Part-Size": String(partSize),
+        "Upload-Max-Chunk-Size": String(partSize * 4),
+      });
     }
     if (method === "POST" && req.url === "/files") {
       const newId = String(++next);

@@ -75,7 +75,9 @@ function parseEnv(output: string): Record<string, string> {
 }
 
 /** Starts a throwaway RGW (scripts/rgw.sh) with `bucket` created; `close` stops it and removes its state. */
-export async function startRgw(options: { bucket?: string; ramMib?: number; port?: number } = {}): Promise<S3TestServer & { directory: string; seconds: number }> {
+export async function startRgw(
+  options: { bucket?: string; ramMib?: number; port?: number } = {},
+): Promise<S3TestServer & { directory: string; seconds: number }> {
   const bucket = options.bucket ?? BUCKET;
   const directory = await mkdtemp(join(tmpdir(), "edge-upload-rgw-"));
   // rgw.sh refuses to take over a directory it did not make: it starts in a fresh one below.
@@ -87,7 +89,15 @@ export async function startRgw(options: { bucket?: string; ramMib?: number; port
   // would leave them holding their RAM: a watcher takes them down once this process is gone.
   const watcher = spawn(
     "bash",
-    ["-c", 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; bash "$2" down --dir "$3"; rm -rf "$4"', "rgw-watch", String(process.pid), SCRIPT, dir, directory],
+    [
+      "-c",
+      'while kill -0 "$1" 2>/dev/null; do sleep 2; done; bash "$2" down --dir "$3"; rm -rf "$4"',
+      "rgw-watch",
+      String(process.pid),
+      SCRIPT,
+      dir,
+      directory,
+    ],
     { detached: true, stdio: "ignore" },
   );
   watcher.unref();

@@ -94,7 +94,13 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
 
   const launch = async (build: boolean) => {
     lines = [];
-    const args = [join(root, "scripts/start.mjs"), "--out-dir", outDir, ...(options.testPages ? ["--with-test-pages"] : []), ...(build ? [] : ["--skip-build"])];
+    const args = [
+      join(root, "scripts/start.mjs"),
+      "--out-dir",
+      outDir,
+      ...(options.testPages ? ["--with-test-pages"] : []),
+      ...(build ? [] : ["--skip-build"]),
+    ];
     const proc = spawn(process.execPath, args, {
       cwd: root,
       detached: true, // a process group of its own: kill(-pid) reaches wrangler and workerd too

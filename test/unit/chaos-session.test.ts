@@ -363,7 +363,8 @@ async function runSchedule(s: Schedule): Promise<string[]> {
       } else if (u.cancelAt !== null && steps > u.cancelAt) {
         const answer = await a.ask((session) => session.terminate(NAMESPACE));
         if ("ok" in answer) outcome = "cancelled";
-        else if ("error" in answer && answer.error.status === 404) outcome = "cancelled"; // an earlier DELETE whose answer was lost
+        else if ("error" in answer && answer.error.status === 404)
+          outcome = "cancelled"; // an earlier DELETE whose answer was lost
         else await judge("DELETE", answer, false);
       } else {
         const head = await judge("HEAD", await a.ask((session) => session.head(NAMESPACE)), false);
@@ -432,7 +433,8 @@ async function runSchedule(s: Schedule): Promise<string[]> {
       await attempt.session.alarm();
       await attempt.session.purge(clock, { namespace: NAMESPACE, id: attempt.id });
     });
-    for (const p of await leftoverProblems(store, NAMESPACE, attempt.id)) violations.push(`abandoned upload ${attempt.id.slice(0, 8)}: after expiry and purge: ${p}`);
+    for (const p of await leftoverProblems(store, NAMESPACE, attempt.id))
+      violations.push(`abandoned upload ${attempt.id.slice(0, 8)}: after expiry and purge: ${p}`);
     if (attempt.storage.data.size > 0) violations.push(`abandoned upload ${attempt.id.slice(0, 8)}: after expiry and purge the session still holds a record`);
   }
   for (const a of [...finished.map((f) => f.attempt), ...cancelled.map((c) => c.attempt), ...abandoned]) a.close();
@@ -442,13 +444,16 @@ async function runSchedule(s: Schedule): Promise<string[]> {
   const open = store.openMultiparts();
   const known = open.filter((o) => delivered.has(o.uploadId));
   figures.orphansOfLostAnswers += open.length - known.length;
-  if (known.length > 0) violations.push(`multipart uploads left open that the code knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
+  if (known.length > 0)
+    violations.push(`multipart uploads left open that the code knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
   return figures.judge(s, violations);
 }
 
 const replay = process.env.CHAOS_REPLAY;
 // One test either way (no skipped test): CHAOS_REPLAY runs one saved schedule instead of the budget.
-test(replay !== undefined ? "replay of one schedule (CHAOS_REPLAY)" : `upload session under chaos: ${budget.runs} schedules, seed ${budget.seed}`, { timeout: 0 }, async () => {
+test(replay !== undefined ? "replay of one schedule (CHAOS_REPLAY)" : `upload session under chaos: ${budget.runs} schedules, seed ${budget.seed}`, {
+  timeout: 0,
+}, async () => {
   if (replay !== undefined) {
     const s = JSON.parse(readFileSync(replay as string, "utf8")) as Schedule;
     expect(await runSchedule(s)).toEqual([]);

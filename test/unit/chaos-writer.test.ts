@@ -154,7 +154,8 @@ async function runSchedule(s: Schedule): Promise<string[]> {
   const open = store.openMultiparts();
   const known = open.filter((o) => delivered.has(o.uploadId));
   figures.orphansOfLostAnswers += open.length - known.length;
-  if (known.length > 0) violations.push(`multipart uploads left open that the writer knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
+  if (known.length > 0)
+    violations.push(`multipart uploads left open that the writer knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
   return figures.judge(s, violations);
 }
 
@@ -314,7 +315,9 @@ function hexBytes(hex: string): Uint8Array {
 
 const replay = process.env.CHAOS_REPLAY;
 // One test either way (no skipped test): CHAOS_REPLAY runs one saved schedule instead of the budget.
-test(replay !== undefined ? "replay of one schedule (CHAOS_REPLAY)" : `upload writer under chaos: ${budget.runs} schedules, seed ${budget.seed}`, { timeout: 0 }, async () => {
+test(replay !== undefined ? "replay of one schedule (CHAOS_REPLAY)" : `upload writer under chaos: ${budget.runs} schedules, seed ${budget.seed}`, {
+  timeout: 0,
+}, async () => {
   if (replay !== undefined) {
     const s = JSON.parse(readFileSync(replay as string, "utf8")) as Schedule;
     expect(await runSchedule(s)).toEqual([]);

@@ -38,7 +38,11 @@ describe("signBlobUrl", () => {
     const now = 1_800_000_000_000;
     const link = new URL(await signBlobUrl("s3cret", { baseUrl: "https://api.example.com/uploads/", namespace: "team-a", digest: DIGEST, ttl: 60, now }));
     expect(`${link.origin}${link.pathname}`).toBe(`https://api.example.com/uploads/blobs/${DIGEST}`);
-    const params = { ns: link.searchParams.get("ns") ?? undefined, exp: link.searchParams.get("exp") ?? undefined, sig: link.searchParams.get("sig") ?? undefined };
+    const params = {
+      ns: link.searchParams.get("ns") ?? undefined,
+      exp: link.searchParams.get("exp") ?? undefined,
+      sig: link.searchParams.get("sig") ?? undefined,
+    };
     expect(params.exp).toBe(String(now / 1000 + 60));
     expect(await verifyBlobUrl("s3cret", DIGEST, params, now / 1000)).toEqual({ ok: true, namespace: "team-a" });
     expect(await verifyBlobUrl("s3cret", DIGEST, params, now / 1000 + 60)).toEqual({ ok: false, problem: "expired" });
@@ -79,6 +83,8 @@ describe("verifyWebhook", () => {
     for (const [h, b, at] of cases) await expect(verifyWebhook(secret, h, b, { nowSeconds: at })).rejects.toBeInstanceOf(WebhookVerificationError);
     // Signed correctly but not an upload.completed event under its own key.
     const other = JSON.stringify({ ...EVENT, type: "something.else" });
-    await expect(verifyWebhook(secret, await webhookHeaders(secret, eventKey(EVENT), now, other), other, { nowSeconds: now })).rejects.toThrow(/not an upload.completed/);
+    await expect(verifyWebhook(secret, await webhookHeaders(secret, eventKey(EVENT), now, other), other, { nowSeconds: now })).rejects.toThrow(
+      /not an upload.completed/,
+    );
   });
 });

@@ -25,7 +25,7 @@ async function collect(chunks: AsyncIterable<Uint8Array>): Promise<{ bytes: Uint
   for await (const chunk of chunks) parts.push(chunk.slice()); // chunks are reused: copy
   const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
-  for (const p of parts) (bytes.set(p, at), (at += p.length));
+  for (const p of parts) bytes.set(p, at), (at += p.length);
   return { bytes, count: parts.length };
 }
 

@@ -54,7 +54,14 @@ describe("bearer tokens", () => {
   });
 
   test("an invalid config var fails loudly: 500 CONFIG_INVALID naming the var", async () => {
-    for (const [name, value] of [["PART_SIZE", "8MB"], ["PART_SIZE", "1024"], ["MAX_PATCH_SIZE", "-1"], ["UPLOAD_TTL_SECONDS", "soon"], ["TUS_MAX_SIZE", "1e9"], ["ALLOW_ANONYMOUS", "yes"]] as const) {
+    for (const [name, value] of [
+      ["PART_SIZE", "8MB"],
+      ["PART_SIZE", "1024"],
+      ["MAX_PATCH_SIZE", "-1"],
+      ["UPLOAD_TTL_SECONDS", "soon"],
+      ["TUS_MAX_SIZE", "1e9"],
+      ["ALLOW_ANONYMOUS", "yes"],
+    ] as const) {
       const res = await app.fetch(new Request(`${BASE}/files`, { method: "OPTIONS" }), { ...env, [name]: value });
       expect(res.status, name).toBe(500);
       const body = (await res.json()) as { code: string; message: string };

@@ -26,7 +26,12 @@ async function blobIn(ns: string, seed: number, filename?: string): Promise<{ to
 function expectHardened(res: Response): void {
   expect(res.headers.get("x-content-type-options")).toBe("nosniff");
   expect(res.headers.get("content-security-policy")).toBe("sandbox");
-  expect(res.headers.get("vary")?.toLowerCase().split(/\s*,\s*/)).toContain("authorization");
+  expect(
+    res.headers
+      .get("vary")
+      ?.toLowerCase()
+      .split(/\s*,\s*/),
+  ).toContain("authorization");
 }
 
 describe("blob response headers", () => {
@@ -120,16 +125,18 @@ describe("blob ranges (RFC 9110 section 14)", () => {
     },
   );
 
-  test.each([`bytes=${Number.MAX_SAFE_INTEGER + 2}-`, "bytes=99999999999999999999999-", `bytes=${"9".repeat(400)}-`, `bytes=${"9".repeat(30)}-${"9".repeat(31)}`])(
-    "a range starting past any safe integer (%s) is 416 with Content-Range: bytes */size, never 500",
-    async (range) => {
-      const { token, digest } = await blobIn("blobs-huge", 5);
-      const res = await getBlob(`/blobs/${digest}`, token, { Range: range });
-      expect(res.status).toBe(416);
-      expect(res.headers.get("content-range")).toBe(`bytes */${SIZE}`);
-      await res.arrayBuffer();
-    },
-  );
+  test.each([
+    `bytes=${Number.MAX_SAFE_INTEGER + 2}-`,
+    "bytes=99999999999999999999999-",
+    `bytes=${"9".repeat(400)}-`,
+    `bytes=${"9".repeat(30)}-${"9".repeat(31)}`,
+  ])("a range starting past any safe integer (%s) is 416 with Content-Range: bytes */size, never 500", async (range) => {
+    const { token, digest } = await blobIn("blobs-huge", 5);
+    const res = await getBlob(`/blobs/${digest}`, token, { Range: range });
+    expect(res.status).toBe(416);
+    expect(res.headers.get("content-range")).toBe(`bytes */${SIZE}`);
+    await res.arrayBuffer();
+  });
 
   test.each([`bytes=0-${"9".repeat(25)}`, `bytes=-${"9".repeat(25)}`, `bytes=0-${Number.MAX_SAFE_INTEGER}`])(
     "a range whose end or suffix is past any safe integer (%s) covers the whole blob: 206, never 500",
@@ -142,13 +149,16 @@ describe("blob ranges (RFC 9110 section 14)", () => {
     },
   );
 
-  test.each([`bytes=${SIZE}-`, `bytes=${SIZE}-${SIZE + 5}`, "bytes=-0"])("a well-formed unsatisfiable range %s is 416 with Content-Range: bytes */size", async (range) => {
-    const { token, digest } = await blobIn("blobs-unsatisfiable", 7);
-    const res = await getBlob(`/blobs/${digest}`, token, { Range: range });
-    expect(res.status).toBe(416);
-    expect(res.headers.get("content-range")).toBe(`bytes */${SIZE}`);
-    await res.arrayBuffer();
-  });
+  test.each([`bytes=${SIZE}-`, `bytes=${SIZE}-${SIZE + 5}`, "bytes=-0"])(
+    "a well-formed unsatisfiable range %s is 416 with Content-Range: bytes */size",
+    async (range) => {
+      const { token, digest } = await blobIn("blobs-unsatisfiable", 7);
+      const res = await getBlob(`/blobs/${digest}`, token, { Range: range });
+      expect(res.status).toBe(416);
+      expect(res.headers.get("content-range")).toBe(`bytes */${SIZE}`);
+      await res.arrayBuffer();
+    },
+  );
 
   test("the range unit is case-insensitive and a range running past the end is clamped", async () => {
     const { token, digest, data } = await blobIn("blobs-clamp", 8);

@@ -20,27 +20,55 @@ async function expectError(res: Response, status: number, code: string): Promise
 
 describe("PATCH refusals leave the upload unchanged (HEAD offset before = after)", () => {
   const cases: { name: string; send: (url: string) => Promise<Response>; status: number; code: string }[] = [
-    { name: "missing Tus-Resumable", status: 412, code: "TUS_VERSION_UNSUPPORTED",
-      send: (url) => SELF.fetch(url, { method: "PATCH", headers: { "Content-Type": "application/offset+octet-stream", "Upload-Offset": "5" }, body: seeded(3, 1) }) },
-    { name: "wrong Tus-Resumable", status: 412, code: "TUS_VERSION_UNSUPPORTED",
-      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Tus-Resumable": "0.2.2" } }) },
-    { name: "wrong content type", status: 415, code: "CONTENT_TYPE_INVALID",
-      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Content-Type": "application/octet-stream" } }) },
+    {
+      name: "missing Tus-Resumable",
+      status: 412,
+      code: "TUS_VERSION_UNSUPPORTED",
+      send: (url) =>
+        SELF.fetch(url, { method: "PATCH", headers: { "Content-Type": "application/offset+octet-stream", "Upload-Offset": "5" }, body: seeded(3, 1) }),
+    },
+    {
+      name: "wrong Tus-Resumable",
+      status: 412,
+      code: "TUS_VERSION_UNSUPPORTED",
+      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Tus-Resumable": "0.2.2" } }),
+    },
+    {
+      name: "wrong content type",
+      status: 415,
+      code: "CONTENT_TYPE_INVALID",
+      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Content-Type": "application/octet-stream" } }),
+    },
     { name: "offset behind", status: 409, code: "OFFSET_MISMATCH", send: (url) => patch(url, 2, seeded(3, 1)) },
     { name: "offset ahead", status: 409, code: "OFFSET_MISMATCH", send: (url) => patch(url, 8, seeded(3, 1)) },
     { name: "negative offset", status: 400, code: "BAD_REQUEST", send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Offset": "-5" } }) },
     { name: "non-numeric offset", status: 400, code: "BAD_REQUEST", send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Offset": "5abc" } }) },
     { name: "body larger than what is left of Upload-Length", status: 413, code: "UPLOAD_TOO_LARGE", send: (url) => patch(url, 5, seeded(16, 1)) },
-    { name: "chunked body larger than what is left", status: 413, code: "UPLOAD_TOO_LARGE",
-      send: (url) => patch(url, 5, new Blob([seeded(16, 1)]).stream()) },
-    { name: "malformed Repr-Digest", status: 400, code: "DIGEST_MALFORMED",
-      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Repr-Digest": "sha-256=:abc:" } }) },
-    { name: "unknown checksum algorithm", status: 400, code: "CHECKSUM_UNSUPPORTED",
-      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Checksum": "md5 1B2M2Y8AsgTpgAmY7PhCfg==" } }) },
-    { name: "malformed checksum value", status: 400, code: "CHECKSUM_UNSUPPORTED",
-      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Checksum": "sha1 !!!" } }) },
-    { name: "checksum mismatch", status: 460, code: "CHECKSUM_MISMATCH",
-      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Checksum": "sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=" } }) },
+    { name: "chunked body larger than what is left", status: 413, code: "UPLOAD_TOO_LARGE", send: (url) => patch(url, 5, new Blob([seeded(16, 1)]).stream()) },
+    {
+      name: "malformed Repr-Digest",
+      status: 400,
+      code: "DIGEST_MALFORMED",
+      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Repr-Digest": "sha-256=:abc:" } }),
+    },
+    {
+      name: "unknown checksum algorithm",
+      status: 400,
+      code: "CHECKSUM_UNSUPPORTED",
+      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Checksum": "md5 1B2M2Y8AsgTpgAmY7PhCfg==" } }),
+    },
+    {
+      name: "malformed checksum value",
+      status: 400,
+      code: "CHECKSUM_UNSUPPORTED",
+      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Checksum": "sha1 !!!" } }),
+    },
+    {
+      name: "checksum mismatch",
+      status: 460,
+      code: "CHECKSUM_MISMATCH",
+      send: (url) => patch(url, 5, seeded(3, 1), { headers: { "Upload-Checksum": "sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=" } }),
+    },
   ];
   test.each(cases)("$name -> $status $code", async ({ send, status, code }) => {
     const { url } = await live();
@@ -75,7 +103,12 @@ describe("POST refusals", () => {
     { name: "metadata duplicate key", headers: { "Upload-Metadata": "a YQ==,a Yg==" }, status: 400, code: "METADATA_INVALID" },
     { name: "metadata three parts", headers: { "Upload-Metadata": "a YQ== YQ==" }, status: 400, code: "METADATA_INVALID" },
     { name: "metadata digest not sha256:<hex>", headers: { "Upload-Metadata": `digest ${btoa("md5:abc")}` }, status: 400, code: "DIGEST_MALFORMED" },
-    { name: "metadata digest in upper case", headers: { "Upload-Metadata": `digest ${btoa(`sha256:${"A".repeat(64)}`)}` }, status: 400, code: "DIGEST_MALFORMED" },
+    {
+      name: "metadata digest in upper case",
+      headers: { "Upload-Metadata": `digest ${btoa(`sha256:${"A".repeat(64)}`)}` },
+      status: 400,
+      code: "DIGEST_MALFORMED",
+    },
     { name: "Repr-Digest of 31 bytes", headers: { "Repr-Digest": `sha-256=:${btoa("x".repeat(31))}:` }, status: 400, code: "DIGEST_MALFORMED" },
     { name: "wrong Tus-Resumable", headers: { "Tus-Resumable": "2.0.0" }, status: 412, code: "TUS_VERSION_UNSUPPORTED" },
   ];
@@ -126,7 +159,11 @@ describe("ids that do not name an upload of this namespace", () => {
 
   test("paths crafted to escape /files/<id> never reach another route", async () => {
     for (const path of ["/files/../blobs/x", "/files/%2e%2e/health", "/files/a/b", "/blobs/sha256:..%2F..", "/blobs/SHA256:" + "a".repeat(64)]) {
-      const res = await SELF.fetch(`${BASE}${path}`, { method: "PATCH", headers: { "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0" }, body: "x" });
+      const res = await SELF.fetch(`${BASE}${path}`, {
+        method: "PATCH",
+        headers: { "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0" },
+        body: "x",
+      });
       expect(res.status, path).toBeGreaterThanOrEqual(400);
       expect(res.status, path).toBeLessThan(500);
     }
@@ -161,4 +198,3 @@ async function runExpire(id: string, shiftMs = -1000): Promise<void> {
     await state.storage.put("upload", { ...record, expiresAt: Date.now() + shiftMs });
   });
 }
-

@@ -24,7 +24,10 @@ const NS = "anonymous";
  * An upload with every byte committed, as a crash leaves it: its record in the object (not
  * finished), its keys in the bucket. `step` says how far the finish got before the crash.
  */
-async function crashedUpload(data: Uint8Array, opts: { declare?: boolean; step: "committed" | "linked" | "recorded" }): Promise<{ url: string; id: string; digest: Sha256Digest }> {
+async function crashedUpload(
+  data: Uint8Array,
+  opts: { declare?: boolean; step: "committed" | "linked" | "recorded" },
+): Promise<{ url: string; id: string; digest: Sha256Digest }> {
   const id = env.UPLOADS.newUniqueId().toString();
   const digest = await sha256(data);
   const config = getConfig(env);

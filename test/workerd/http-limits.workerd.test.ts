@@ -130,7 +130,10 @@ describe("limits from config", () => {
     return async (length, token) =>
       await app.request(
         `${BASE}/files`,
-        { method: "POST", headers: { "Tus-Resumable": "1.0.0", "Upload-Length": String(length), "Upload-Metadata": formatUploadMetadata({ filename: "x" }), ...auth(token) } },
+        {
+          method: "POST",
+          headers: { "Tus-Resumable": "1.0.0", "Upload-Length": String(length), "Upload-Metadata": formatUploadMetadata({ filename: "x" }), ...auth(token) },
+        },
         custom,
       );
   }

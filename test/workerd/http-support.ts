@@ -51,10 +51,21 @@ export async function create(opts: CreateOptions): Promise<{ res: Response; url:
   return { res, url: new URL(location, BASE).toString(), id: location.split("/").pop() ?? "" };
 }
 
-export function patch(url: string, offset: number, body: Uint8Array | ReadableStream<Uint8Array>, opts: { token?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+export function patch(
+  url: string,
+  offset: number,
+  body: Uint8Array | ReadableStream<Uint8Array>,
+  opts: { token?: string; headers?: Record<string, string> } = {},
+): Promise<Response> {
   return SELF.fetch(url, {
     method: "PATCH",
-    headers: { "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream", "Upload-Offset": String(offset), ...auth(opts.token), ...opts.headers },
+    headers: {
+      "Tus-Resumable": "1.0.0",
+      "Content-Type": "application/offset+octet-stream",
+      "Upload-Offset": String(offset),
+      ...auth(opts.token),
+      ...opts.headers,
+    },
     body,
   });
 }

@@ -31,7 +31,17 @@ describe("tus discovery and CORS", () => {
     const post = await create({ length: 3, headers: { Origin: "https://app.example" } });
     expect(post.res.headers.get("access-control-allow-origin")).toBe("*");
     const exposed = post.res.headers.get("access-control-expose-headers")?.toLowerCase().split(",") ?? [];
-    for (const h of ["location", "upload-offset", "upload-length", "upload-expires", "tus-resumable", "repr-digest", "content-location", "upload-part-size", "upload-max-chunk-size"]) {
+    for (const h of [
+      "location",
+      "upload-offset",
+      "upload-length",
+      "upload-expires",
+      "tus-resumable",
+      "repr-digest",
+      "content-location",
+      "upload-part-size",
+      "upload-max-chunk-size",
+    ]) {
       expect(exposed).toContain(h);
     }
     // Errors carry CORS headers too, or a page could not read them.
@@ -146,7 +156,10 @@ describe("upload lifecycle", () => {
     // The upload now writes to a multipart upload at the blob path (its record says so).
     const infoKey = (await bucketKeys()).find((k) => k.includes(id) && k.endsWith("/info")) ?? "";
     const info = (await (await env.BUCKET.get(infoKey))?.json()) as { multipart?: { key: string }; declaredDigest?: string };
-    expect(info).toMatchObject({ declaredDigest: digest, multipart: { key: expect.stringContaining(`/blobs/sha256/${digestHex(digest).slice(0, 2)}/${digestHex(digest)}/data`) } });
+    expect(info).toMatchObject({
+      declaredDigest: digest,
+      multipart: { key: expect.stringContaining(`/blobs/sha256/${digestHex(digest).slice(0, 2)}/${digestHex(digest)}/data`) },
+    });
     const last = await patch(url, 8 * MiB + 2000, data.subarray(8 * MiB + 2000));
     expect(last.status).toBe(204);
     expect(last.headers.get("content-location")).toBe(`/blobs/${digest}`);

@@ -29,7 +29,10 @@ export async function openMultipartUploads(prefix: string): Promise<{ key: strin
   const res = await client.fetch(`${endpoint}/${bucket}?uploads&prefix=${encodeURIComponent(prefix)}`);
   if (!res.ok) throw new Error(`ListMultipartUploads: ${res.status} ${await res.text()}`);
   const xml = await res.text();
-  return [...xml.matchAll(/<Upload>.*?<Key>([^<]*)<\/Key>.*?<UploadId>([^<]*)<\/UploadId>.*?<\/Upload>/gs)].map((m) => ({ key: m[1] as string, uploadId: m[2] as string }));
+  return [...xml.matchAll(/<Upload>.*?<Key>([^<]*)<\/Key>.*?<UploadId>([^<]*)<\/UploadId>.*?<\/Upload>/gs)].map((m) => ({
+    key: m[1] as string,
+    uploadId: m[2] as string,
+  }));
 }
 
 /** Upload ids of the multipart uploads open for exactly `key`. */

@@ -5,19 +5,10 @@ import { bytesToHex } from "../../shared/digest.ts";
 import { HashStateError, SHA256_STATE_MAX_LENGTH, SHA256_STATE_MIN_LENGTH } from "../../shared/sha256.ts";
 import { ReferenceSha256 } from "../../shared/sha256-reference.ts";
 import { encodeSha256State } from "../../shared/sha256-state.ts";
-import {
-  FIXTURE_DATA,
-  FIXTURE_DIGEST,
-  FIXTURE_STATES,
-  fixtureState,
-  LEGACY_FIXTURE,
-  runSchedule,
-  scheduleArbitrary,
-} from "../support/sha256-states.ts";
+import { FIXTURE_DATA, FIXTURE_DIGEST, FIXTURE_STATES, fixtureState, LEGACY_FIXTURE, runSchedule, scheduleArbitrary } from "../support/sha256-states.ts";
 import { seededBytes as seeded } from "../support/seeded.ts";
 
-const subtleHex = async (data: Uint8Array) =>
-  bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data.slice())));
+const subtleHex = async (data: Uint8Array) => bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data.slice())));
 
 test("hash-wasm's binary as a static module hashes inside workerd and resumes from a saved state", async () => {
   const data = seeded(3 * 1024 * 1024 + 17, 42);
@@ -75,7 +66,10 @@ describe("states are the same bytes as Node's (test/support/sha256-states.ts, ch
   test("a state that cannot be loaded is a HashStateError (what the writer catches)", async () => {
     const bad = fixtureState(FIXTURE_STATES[4]?.[1] ?? "");
     bad[4] = 9;
-    const err = await createEdgeSha256(bad).then(() => undefined, (e: unknown) => e);
+    const err = await createEdgeSha256(bad).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(HashStateError);
     expect((err as Error).name).toBe("HashStateError");
     expect((err as Error).message).toMatch(/format version 9/);

@@ -67,10 +67,22 @@ function recorded(overrides: Partial<RetryPolicy> = {}) {
 
 describe("r2 driver: transient binding errors", () => {
   test("which errors are transient: internal errors, throttling, network trouble; never not-found, precondition, digest or part errors", () => {
-    for (const message of [INTERNAL, "put: Service Unavailable (10043)", "put: Reduce your rate of requests (10058)", "Network connection lost.", "get: Please try again later"]) {
+    for (const message of [
+      INTERNAL,
+      "put: Service Unavailable (10043)",
+      "put: Reduce your rate of requests (10058)",
+      "Network connection lost.",
+      "get: Please try again later",
+    ]) {
       expect(r2Transience(new Error(message)), message).toBeDefined();
     }
-    for (const message of ["uploadPart: The specified multipart upload does not exist. (10024)", "completeMultipartUpload: One or more of the specified parts could not be found. (10025)", "put: The SHA-256 checksum you specified did not match what we received.", "get: The requested range is not satisfiable (10039)", "put: Precondition Failed (10031)"]) {
+    for (const message of [
+      "uploadPart: The specified multipart upload does not exist. (10024)",
+      "completeMultipartUpload: One or more of the specified parts could not be found. (10025)",
+      "put: The SHA-256 checksum you specified did not match what we received.",
+      "get: The requested range is not satisfiable (10039)",
+      "put: Precondition Failed (10031)",
+    ]) {
       expect(r2Transience(new Error(message)), message).toBeUndefined();
     }
   });
@@ -102,7 +114,9 @@ describe("r2 driver: transient binding errors", () => {
 
     const gone = flakyBucket("uploadPart", () => "throw", "The specified multipart upload does not exist. (10024)");
     const other = recorded();
-    await expect(createR2Driver(gone.bucket, { retry: other.retry }).resumeMultipart(key, "no-such-id").uploadPart(1, new Uint8Array(1))).rejects.toBeInstanceOf(MultipartUnknownError);
+    await expect(
+      createR2Driver(gone.bucket, { retry: other.retry }).resumeMultipart(key, "no-such-id").uploadPart(1, new Uint8Array(1)),
+    ).rejects.toBeInstanceOf(MultipartUnknownError);
     expect([gone.calls(), other.slept]).toEqual([1, []]);
   });
 
@@ -130,7 +144,9 @@ describe("r2 driver: transient binding errors", () => {
     const other = `${prefix()}info`;
     await env.BUCKET.put(other, '{"v":2}');
     const dropped = flakyBucket("put", (call) => (call === 0 ? "throw" : "pass"), "Network connection lost.");
-    await expect(createR2Driver(dropped.bucket, { retry: recorded().retry }).put(other, '{"v":1}', { onlyIf: { doesNotExist: true } })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(createR2Driver(dropped.bucket, { retry: recorded().retry }).put(other, '{"v":1}', { onlyIf: { doesNotExist: true } })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
     expect(await (await env.BUCKET.get(other))?.text()).toBe('{"v":2}');
   });
 });

@@ -23,7 +23,9 @@ describe("s3 driver: clear errors for credentials and buckets", () => {
   });
 
   test("an unknown access key id is an S3CredentialsError (InvalidAccessKeyId)", async () => {
-    const err = await s3({ accessKeyId: "AKIDNOTKNOWN" }).get(`${prefix()}x`).catch((e: unknown) => e);
+    const err = await s3({ accessKeyId: "AKIDNOTKNOWN" })
+      .get(`${prefix()}x`)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(S3CredentialsError);
     expect(err).toMatchObject({ code: "InvalidAccessKeyId", status: 403 });
   });
@@ -40,7 +42,9 @@ describe("s3 driver: clear errors for credentials and buckets", () => {
   });
 
   test("mapped errors keep the store's code and status in their cause", async () => {
-    const err = await s3().get(`${prefix()}missing`).catch((e: unknown) => e);
+    const err = await s3()
+      .get(`${prefix()}missing`)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PathNotFoundError);
     expect((err as Error).cause).toMatchObject({ name: "S3ResponseError", operation: "GetObject", code: "NoSuchKey", status: 404 });
     // If-Match on a missing key: S3 answers 404, the interface says the condition failed.
@@ -146,7 +150,14 @@ describe("s3 driver: requests", () => {
 });
 
 describe("storage configuration (STORAGE, S3_*)", () => {
-  const base = { STORAGE: "s3", S3_ENDPOINT: "https://s3.eu-west-1.amazonaws.com", S3_REGION: "eu-west-1", S3_BUCKET: "uploads", S3_ACCESS_KEY_ID: "AKID", S3_SECRET_ACCESS_KEY: "secret" };
+  const base = {
+    STORAGE: "s3",
+    S3_ENDPOINT: "https://s3.eu-west-1.amazonaws.com",
+    S3_REGION: "eu-west-1",
+    S3_BUCKET: "uploads",
+    S3_ACCESS_KEY_ID: "AKID",
+    S3_SECRET_ACCESS_KEY: "secret",
+  };
 
   test("R2 binding by default; S3 with its options", () => {
     expect(storageChoice({})).toEqual({ kind: "r2" });
@@ -191,7 +202,14 @@ describe("storage configuration (STORAGE, S3_*)", () => {
 
   test("the configured test server works through storageChoice", async () => {
     const { endpoint, region, bucket, accessKeyId, secretAccessKey } = s3Server();
-    const choice = storageChoice({ STORAGE: "s3", S3_ENDPOINT: endpoint, S3_REGION: region, S3_BUCKET: bucket, S3_ACCESS_KEY_ID: accessKeyId, S3_SECRET_ACCESS_KEY: secretAccessKey });
+    const choice = storageChoice({
+      STORAGE: "s3",
+      S3_ENDPOINT: endpoint,
+      S3_REGION: region,
+      S3_BUCKET: bucket,
+      S3_ACCESS_KEY_ID: accessKeyId,
+      S3_SECRET_ACCESS_KEY: secretAccessKey,
+    });
     expect(choice.kind).toBe("s3");
     if (choice.kind !== "s3") return;
     const { createS3Driver } = await import("../../edge/storage/s3.ts");

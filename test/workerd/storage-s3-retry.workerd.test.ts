@@ -10,7 +10,7 @@ import { sameBytes, seeded } from "../../edge/storage/conformance.ts";
 import { MultipartUnknownError, PreconditionFailedError, StorageUnavailableError } from "../../edge/storage/driver.ts";
 import type { RetryPolicy } from "../../edge/storage/retry.ts";
 import type { S3DriverOptions } from "../../edge/storage/s3.ts";
-import { multipartUploadsOf, s3, } from "./s3-support.ts";
+import { multipartUploadsOf, s3 } from "./s3-support.ts";
 
 const MiB = 1024 * 1024;
 let n = 0;
@@ -96,7 +96,9 @@ describe("s3 driver: throttling and 5xx", () => {
   });
 
   test("500 InternalError is retried with jittered exponential waits (half of each doubling window with random 0.5); a definite error is not", async () => {
-    const gets = flaky((r, i) => (i < 3 ? { kind: "answer", response: s3ErrorResponse(500, "InternalError", "We encountered an internal error. Please try again.") } : { kind: "pass" }));
+    const gets = flaky((r, i) =>
+      i < 3 ? { kind: "answer", response: s3ErrorResponse(500, "InternalError", "We encountered an internal error. Please try again.") } : { kind: "pass" },
+    );
     const { driver, slept } = driverWith(gets.fetch);
     const key = `${prefix()}x`;
     await s3().put(key, "x");
@@ -115,7 +117,6 @@ describe("s3 driver: throttling and 5xx", () => {
     expect((err as Error).cause).toMatchObject({ code: "SlowDown", status: 503 });
     expect(always.seen).toHaveLength(6);
   });
-
 });
 
 describe("s3 driver: per-request timeout", () => {
@@ -215,7 +216,11 @@ describe("s3 driver: idempotent CreateMultipartUpload", () => {
     expect(orphans[0]).not.toBe(older.uploadId);
     // The store now holds exactly ours and the older one; the orphan is gone.
     expect((await multipartUploadsOf(key)).sort()).toEqual([older.uploadId, mp.uploadId].sort());
-    await expect(s3().resumeMultipart(key, orphans[0] ?? "").uploadPart(1, new Uint8Array(10))).rejects.toBeInstanceOf(MultipartUnknownError);
+    await expect(
+      s3()
+        .resumeMultipart(key, orphans[0] ?? "")
+        .uploadPart(1, new Uint8Array(10)),
+    ).rejects.toBeInstanceOf(MultipartUnknownError);
     const data = seeded(5 * MiB + 3, 2);
     const parts = [await mp.uploadPart(1, data.subarray(0, 5 * MiB)), await mp.uploadPart(2, data.subarray(5 * MiB))];
     expect(await mp.complete(parts)).toMatchObject({ size: data.length });

@@ -137,7 +137,10 @@ describe("upload writer on R2: a digest declared mid-upload", () => {
           const mp = real.resumeMultipart(key, uploadId);
           return {
             ...mp,
-            uploadPart: (n, body) => (failNext && key === blobDataPath(digest) && n === failing ? ((failNext = false), Promise.reject(new Error("store down"))) : mp.uploadPart(n, body)),
+            uploadPart: (n, body) =>
+              failNext && key === blobDataPath(digest) && n === failing
+                ? ((failNext = false), Promise.reject(new Error("store down")))
+                : mp.uploadPart(n, body),
           };
         },
       };

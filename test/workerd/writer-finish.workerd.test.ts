@@ -119,7 +119,11 @@ describe("upload writer on R2: finish, verification, move, link, cancel", () => 
       const ops: RecordedOp[] = [];
       const namespace = newNamespace(`dup-${declare}`);
       const counted = recordingDriver(r2(), ops);
-      const writer = await createUploadWriter(counted, { namespace, id: newId(), length: data.length, ...(declare ? { declaredDigest: digest } : {}) }, testOptions());
+      const writer = await createUploadWriter(
+        counted,
+        { namespace, id: newId(), length: data.length, ...(declare ? { declaredDigest: digest } : {}) },
+        testOptions(),
+      );
       await writer.write(data);
       await writer.finish();
       const blobWrites = ops.filter((o) => o.key === blobDataPath(digest) && o.op !== "stat" && o.op !== "abort" && o.op !== "createMultipart");
@@ -144,11 +148,15 @@ describe("upload writer on R2: finish, verification, move, link, cancel", () => 
     const digest = await sha256Of(data);
     const writer = await createUploadWriter(driver, { namespace, id, length: data.length + 10, declaredDigest: digest }, testOptions());
     await writer.write(data);
-    const info = JSON.parse(new TextDecoder().decode(await readAll((await driver.get(`${uploadPrefix(namespace, id)}info`)).body))) as { multipart: { key: string; uploadId: string } };
+    const info = JSON.parse(new TextDecoder().decode(await readAll((await driver.get(`${uploadPrefix(namespace, id)}info`)).body))) as {
+      multipart: { key: string; uploadId: string };
+    };
     await writer.cancel();
     expect(await keysUnder(driver, `docker/registry/v2/repositories/${namespace}/`)).toEqual([]);
     expect(await blobKeysOf(digest)).toEqual([]);
-    await expect(driver.resumeMultipart(info.multipart.key, info.multipart.uploadId).uploadPart(3, new Uint8Array(1))).rejects.toBeInstanceOf(MultipartUnknownError);
+    await expect(driver.resumeMultipart(info.multipart.key, info.multipart.uploadId).uploadPart(3, new Uint8Array(1))).rejects.toBeInstanceOf(
+      MultipartUnknownError,
+    );
   });
 
   test("the storage keys are exactly Docker distribution's layout at each stage", async () => {
@@ -164,7 +172,9 @@ describe("upload writer on R2: finish, verification, move, link, cancel", () => 
 
     const writer = await createUploadWriter(driver, { namespace, id, length: data.length }, testOptions({ now }));
     expect(await keys()).toEqual([`${repo}/_uploads/${id}/info`, `${repo}/_uploads/${id}/startedat`]);
-    expect(new TextDecoder().decode(await readAll((await driver.get(`docker/registry/v2/${repo}/_uploads/${id}/startedat`)).body))).toBe("2026-11-20T10:11:12Z");
+    expect(new TextDecoder().decode(await readAll((await driver.get(`docker/registry/v2/${repo}/_uploads/${id}/startedat`)).body))).toBe(
+      "2026-11-20T10:11:12Z",
+    );
 
     await writer.write(data.subarray(0, MiB));
     expect(await keys()).toEqual([

@@ -7,7 +7,6 @@ import { blobDataPath, uploadHashStatePath, uploadInfoPath, uploadPartsPath, upl
 import { WriterClosedError, createUploadWriter, resumeUploadWriter } from "../../edge/writer/index.ts";
 import { MiB, PART, chunked, keysUnder, newId, newNamespace, r2, sameBytes, seeded, sha256Of, testOptions } from "./writer-support.ts";
 
-
 /** A chunked body that records how far the writer has read it. */
 function counted(bytes: Uint8Array, size: number) {
   const seen = { bytes: 0 };
@@ -22,7 +21,6 @@ function counted(bytes: Uint8Array, size: number) {
   });
   return { stream, seen };
 }
-
 
 const CHUNK = 256 * 1024;
 

@@ -45,7 +45,12 @@ describe("upload writer on R2: resuming from storage", () => {
     expect([resumed.offset, resumed.length, resumed.startedAt]).toEqual([firstCut, data.length, first.startedAt]);
     // Only the record, the part etags, the pending tail (less than a part) and the state at that offset were read.
     const prefix = uploadPrefix(namespace, id);
-    expect(ops.filter((o) => o.op === "get").map((o) => o.key.slice(prefix.length))).toEqual(["info", "parts/0", `tail/${firstCut}`, `hashstates/sha256/${firstCut}`]);
+    expect(ops.filter((o) => o.op === "get").map((o) => o.key.slice(prefix.length))).toEqual([
+      "info",
+      "parts/0",
+      `tail/${firstCut}`,
+      `hashstates/sha256/${firstCut}`,
+    ]);
 
     await resumed.write(data.subarray(firstCut));
     const done = await resumed.finish();
@@ -70,7 +75,12 @@ describe("upload writer on R2: resuming from storage", () => {
     await resumed.write(data.subarray(PART + 100));
     await resumed.finish();
     const prefix = uploadPrefix(namespace, id);
-    expect(ops.filter((o) => o.op === "get").map((o) => o.key.slice(prefix.length))).toEqual(["info", "parts/0", `tail/${PART + 100}`, `hashstates/sha256/${PART + 100}`]);
+    expect(ops.filter((o) => o.op === "get").map((o) => o.key.slice(prefix.length))).toEqual([
+      "info",
+      "parts/0",
+      `tail/${PART + 100}`,
+      `hashstates/sha256/${PART + 100}`,
+    ]);
     expect(sameBytes(await blobBytes(digest), data)).toBe(true);
   });
 

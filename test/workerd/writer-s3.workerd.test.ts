@@ -29,7 +29,6 @@ async function sha256Of(bytes: Uint8Array): Promise<Sha256Digest> {
   return formatDigest(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
 
-
 /** The irregular write sizes, cycling; the last write takes the rest. */
 function irregularSizes(total: number): number[] {
   const pattern = [1, 3 * MiB, 5 * MiB + 1, 17 * MiB, 2 * MiB - 1, 7];
@@ -76,7 +75,10 @@ describe("upload writer on S3: irregular writes give correct blobs", () => {
 
   test("26 MiB + 5 from the issue's sequence 1 B, 3 MiB, 5 MiB+1, 17 MiB, 1 MiB+3, digest computed", async () => {
     const writes = [1, 3 * MiB, 5 * MiB + 1, 17 * MiB, MiB + 3];
-    const data = seeded(writes.reduce((a, b) => a + b), 7_002);
+    const data = seeded(
+      writes.reduce((a, b) => a + b),
+      7_002,
+    );
     await uploadAndCheck(s3(), data, writes, false);
   });
 

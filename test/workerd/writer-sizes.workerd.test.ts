@@ -45,6 +45,11 @@ describe("upload writer on R2: bytes and SHA-256 match for every size and write 
 
   test("26 MiB + 5 from the issue's sequence 1 B, 3 MiB, 5 MiB+1, 17 MiB, 1 MiB+3, digest declared", async () => {
     const writes = [1, 3 * MiB, 5 * MiB + 1, 17 * MiB, MiB + 3];
-    await upload(writes.reduce((a, b) => a + b), writes, true, true);
+    await upload(
+      writes.reduce((a, b) => a + b),
+      writes,
+      true,
+      true,
+    );
   });
 });
