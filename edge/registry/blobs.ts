@@ -60,8 +60,12 @@ export async function* listUploads(driver: StorageDriver): AsyncGenerator<{ name
 }
 
 /** Every key under an upload's prefix. */
-export async function listUploadKeys(driver: StorageDriver, namespace: string, id: string): Promise<string[]> {
-  const prefix = uploadPrefix(namespace, id);
+export function listUploadKeys(driver: StorageDriver, namespace: string, id: string): Promise<string[]> {
+  return listKeys(driver, uploadPrefix(namespace, id));
+}
+
+/** Every key under `prefix`, through all the listing's pages. */
+export async function listKeys(driver: StorageDriver, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor: string | undefined;
   do {

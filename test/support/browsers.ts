@@ -41,7 +41,7 @@ import { type Page as PlaywrightPage, chromium as playwrightChromium } from "pla
 import puppeteer, { type Page as PuppeteerPage } from "puppeteer-core";
 import { Builder, type WebDriver, type WebElement } from "selenium-webdriver";
 import { CHROMIUM_ARGS, chromiumPath } from "./chromium.ts";
-import { freePort } from "./server-process.ts";
+import { freePort, groupAlive } from "./server-process.ts";
 
 export type Engine = "chromium" | "firefox" | "webkit";
 export const ENGINES: readonly Engine[] = ["chromium", "firefox", "webkit"];
@@ -101,15 +101,6 @@ function callExpression(fn: (...args: never[]) => unknown, arg: unknown): string
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** SIGKILL to a process group, then wait until the kernel has none of it left. */
 async function killGroup(pgid: number): Promise<void> {

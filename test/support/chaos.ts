@@ -7,6 +7,7 @@
  * The invariants are checked on the store itself (below the fault-injecting wrapper), never
  * through it: a check must see the truth, not a stale or failed read.
  */
+import { listKeys } from "../../edge/registry/blobs.ts";
 import { createHash } from "node:crypto";
 import { appendFileSync } from "node:fs";
 import { type Sha256Digest } from "../../shared/digest.ts";
@@ -122,15 +123,8 @@ export function digestOf(bytes: Uint8Array): Sha256Digest {
 }
 
 /** Every key under a prefix, from the store itself. */
-export async function keysUnder(driver: StorageDriver, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await driver.list(prefix, cursor === undefined ? {} : { cursor });
-    keys.push(...page.keys);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return keys;
+export function keysUnder(driver: StorageDriver, prefix: string): Promise<string[]> {
+  return listKeys(driver, prefix);
 }
 
 const BLOB_KEY = /^docker\/registry\/v2\/blobs\/sha256\/([0-9a-f]{2})\/([0-9a-f]{64})\/data$/;

@@ -55,7 +55,8 @@ export async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function groupAlive(pgid: number): boolean {
+/** Whether any process of the group is still alive (signal 0 only asks). */
+export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
     return true;
