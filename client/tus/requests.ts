@@ -24,7 +24,8 @@ async function tusHeaders(token: TokenSource | undefined): Promise<Record<string
 export async function headFinished(uploadUrl: string, token: TokenSource | undefined): Promise<{ location?: string; digest?: Sha256Digest }> {
   const head = await fetch(uploadUrl, { method: "HEAD", headers: await tusHeaders(token) });
   const repr = head.headers.get(H.reprDigest);
-  return { location: head.headers.get(H.contentLocation) ?? undefined, digest: repr ? (parseReprDigest(repr) ?? undefined) : undefined };
+  const location = head.headers.get(H.uploadBlobUrl) ?? head.headers.get(H.contentLocation) ?? undefined;
+  return { location, digest: repr ? (parseReprDigest(repr) ?? undefined) : undefined };
 }
 
 /** Removes an upload on the edge (tus termination); a failure is ignored, the edge expires it anyway. */

@@ -171,10 +171,14 @@ export function startTransfer(input: TransferInput): TransferRun {
   };
 }
 
-/** The last response names the blob; a 0-byte upload or an older edge may need a HEAD for it. */
+/**
+ * The last response names the blob; a 0-byte upload or an older edge may need a HEAD for it. The
+ * signed `Upload-Blob-Url` (an edge with a secret) wins over the plain `Content-Location`: a link
+ * cannot carry the token, and the signed one opens without it (in a fresh browser, say).
+ */
 async function finish(input: TransferInput, res: tus.HttpResponse, uploadUrl: string): Promise<TransferResult> {
   const repr = res.getHeader("Repr-Digest");
-  let location = res.getHeader("Content-Location");
+  let location = res.getHeader("Upload-Blob-Url") || res.getHeader("Content-Location");
   let digest = repr ? (parseReprDigest(repr) ?? undefined) : undefined;
   if (!location && uploadUrl) ({ location, digest } = await headFinished(uploadUrl, input.token));
   return { kind: "done", digest, blobUrl: location ? new URL(location, input.endpoint).toString() : undefined, uploadUrl };
