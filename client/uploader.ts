@@ -10,7 +10,7 @@ import type { Hasher } from "./hashing/hasher.ts";
 import { createRetryPolicy, fixedDelayPolicy, type RetryPolicy } from "./retry.ts";
 import { RECORD_VERSION, type UploadRecord, type UploadStore } from "./persist/records.ts";
 import { fileUnreadable, notTheInterruptedFile, toUploadError } from "./errors.ts";
-import { createUpload, handlePermission, type UploadController, type UploadStart } from "./upload.ts";
+import { createUpload, handlePermission, type UploadContext, type UploadController, type UploadStart } from "./upload.ts";
 import type { Staging } from "./staging/staging.ts";
 import type { StagedState, UploaderEvent, UploaderOptions, UploadSnapshot } from "./types.ts";
 
@@ -55,13 +55,58 @@ export function retryPolicyFor(options: Pick<UploaderOptions, "retry" | "retryDe
 }
 
 export function createUploaderCore(options: UploaderOptions, platform: UploaderPlatform): Uploader {
-  const endpoint = new URL(options.endpoint, platform.baseUrl).toString();
-  const listeners = new Set<(event: UploaderEvent) => void>();
   const uploads = new Map<string, UploadController>();
+  const events = createEventHub(uploads);
+  const ctx = uploadContext(options, platform, events);
+  const get = (key: string) => {
+    const u = uploads.get(key);
+    if (!u) throw new Error(`no upload ${key}`);
+    return u;
+  };
+
+  return {
+    async add(files) {
+      const out: UploadSnapshot[] = [];
+      for (const item of files) {
+        try {
+          const snapshot = await addOne(ctx, uploads, item);
+          if (snapshot) out.push(snapshot);
+        } catch (error) {
+          events.emit({ type: "error", upload: placeholder(item.name), error: toUploadError(error) });
+        }
+      }
+      return out;
+    },
+    restore: () => restoreFromRecords(ctx, uploads, events),
+    list: () => [...uploads.values()].map((u) => u.snapshot()),
+    pause: (key) => get(key).pause(),
+    resume: (key) => get(key).resume(),
+    cancel: (key) => get(key).cancel(),
+    on: (listener) => events.on(listener),
+    destroy() {
+      events.stopBeat();
+      for (const u of uploads.values()) u.dispose();
+      events.clear();
+    },
+  };
+}
+
+/** The uploader's listeners and its progress beat. */
+interface EventHub {
+  emit(event: UploaderEvent): void;
+  /** A change event for this upload now (a state change). */
+  emitChange(u: UploadController): void;
+  /** Progress: the next beat emits it. */
+  markDirty(key: string): void;
+  on(listener: (event: UploaderEvent) => void): () => void;
+  stopBeat(): void;
+  clear(): void;
+}
+
+function createEventHub(uploads: ReadonlyMap<string, UploadController>): EventHub {
+  const listeners = new Set<(event: UploaderEvent) => void>();
   const dirty = new Set<string>();
   const lastEmit = new Map<string, number>();
-  let limits: Promise<EdgeLimits> | undefined;
-
   const emit = (event: UploaderEvent) => {
     for (const listener of listeners) listener(event);
   };
@@ -70,8 +115,32 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
     lastEmit.set(u.key, Date.now());
     emit({ type: "change", upload: u.snapshot() });
   };
+  // Progress goes out on a fixed beat: <= 4 per second per upload, and every 250 ms while an
+  // upload works even when no byte moved (a stalled upload's speed then visibly falls).
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    for (const u of uploads.values()) {
+      if ((dirty.has(u.key) || u.phase() === "running") && now - (lastEmit.get(u.key) ?? 0) >= TICK_MS - 20) emitChange(u);
+    }
+  }, TICK_MS);
+  (ticker as { unref?: () => void }).unref?.(); // Node: never keep the process alive for this
+  return {
+    emit,
+    emitChange,
+    markDirty: (key) => dirty.add(key),
+    on(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stopBeat: () => clearInterval(ticker),
+    clear: () => listeners.clear(),
+  };
+}
 
-  const ctx = {
+function uploadContext(options: UploaderOptions, platform: UploaderPlatform, events: EventHub): UploadContext {
+  const endpoint = new URL(options.endpoint, platform.baseUrl).toString();
+  let limits: Promise<EdgeLimits> | undefined;
+  return {
     store: platform.store,
     hasher: platform.hasher,
     endpoint,
@@ -90,145 +159,104 @@ export function createUploaderCore(options: UploaderOptions, platform: UploaderP
     staging: platform.staging,
     locks: platform.locks ?? createLocks(),
     slots: createSlots(options.concurrency ?? 2),
-    changed(u: UploadController, urgent: boolean) {
-      if (urgent) emitChange(u);
-      else dirty.add(u.key);
+    changed(u, urgent) {
+      if (urgent) events.emitChange(u);
+      else events.markDirty(u.key);
     },
-    failed(u: UploadController, error: import("./types.ts").UploadError) {
-      emit({ type: "error", upload: u.snapshot(), error });
-    },
-  };
-
-  // Progress goes out on a fixed beat: <= 4 per second per upload, and every 250 ms while an
-  // upload works even when no byte moved (a stalled upload's speed then visibly falls).
-  const ticker = setInterval(() => {
-    const now = Date.now();
-    for (const u of uploads.values()) {
-      if ((dirty.has(u.key) || u.phase() === "running") && now - (lastEmit.get(u.key) ?? 0) >= TICK_MS - 20) emitChange(u);
-    }
-  }, TICK_MS);
-  (ticker as { unref?: () => void }).unref?.(); // Node: never keep the process alive for this
-
-  const get = (key: string) => {
-    const u = uploads.get(key);
-    if (!u) throw new Error(`no upload ${key}`);
-    return u;
-  };
-
-  async function open(item: File | FileSystemFileHandle): Promise<{ file: File; handle?: FileSystemFileHandle }> {
-    if (item instanceof Blob) return { file: item };
-    return { file: await item.getFile(), handle: item };
-  }
-
-  async function addOne(item: File | FileSystemFileHandle): Promise<UploadSnapshot | undefined> {
-    const { file, handle } = await open(item);
-    const key = await fingerprint(file);
-    const existing = uploads.get(key);
-    // A failed or cancelled row is replaced by a new upload of the file.
-    if (existing && existing.phase() !== "failed" && existing.phase() !== "cancelled") {
-      if (existing.phase() === "done" || existing.active()) return existing.snapshot();
-      await existing.start(file, handle);
-      return existing.snapshot();
-    }
-    // A file with the name of an interrupted upload but another fingerprint is another file:
-    // it must not continue that upload, and silently starting a second one confuses people.
-    for (const other of uploads.values()) {
-      if (other.key !== key && other.name === file.name && other.phase() === "interrupted") {
-        ctx.failed(other, notTheInterruptedFile(file.name));
-        return undefined;
-      }
-    }
-    const stored = await platform.store.get(key);
-    const record: UploadRecord = stored ?? {
-      v: RECORD_VERSION,
-      key,
-      name: file.name,
-      size: file.size,
-      type: file.type,
-      lastModified: file.lastModified,
-      createdAt: Date.now(),
-    };
-    const peek = stored ? await platform.hasher.peek(key, file.size).catch(() => undefined) : undefined;
-    const u = createUpload(ctx, record, stored ? { kind: "interrupted", reason: "reload", hashedTo: peek?.offset } : { kind: "new" });
-    uploads.set(key, u);
-    await u.start(file, handle);
-    return u.snapshot();
-  }
-
-  /**
-   * The copy kept in this browser for an interrupted upload: the source when no usable handle is
-   * (no file to find, no permission prompt), and what the row says about it. A copy that fails the
-   * fingerprint check was removed by open() and is not used: the row asks for the file.
-   */
-  async function keptCopy(record: UploadRecord, hasUsableHandle: boolean): Promise<{ copy?: File; staged?: StagedState }> {
-    const staging = platform.staging;
-    if (!staging || staging === "off") return {};
-    const found = await staging.open(record).catch(() => ({ kind: "missing" }) as const);
-    switch (found.kind) {
-      case "ok":
-        return hasUsableHandle ? { staged: { kind: "kept" } } : { copy: found.file, staged: { kind: "kept" } };
-      case "unusable":
-        return { staged: { kind: "unusable" } };
-      case "partial":
-      case "missing":
-        return { staged: { kind: "none" } };
-    }
-  }
-
-  return {
-    async add(files) {
-      const out: UploadSnapshot[] = [];
-      for (const item of files) {
-        try {
-          const snapshot = await addOne(item);
-          if (snapshot) out.push(snapshot);
-        } catch (error) {
-          const name = item instanceof Blob ? item.name : item.name;
-          emit({ type: "error", upload: placeholder(name), error: toUploadError(error) });
-        }
-      }
-      return out;
-    },
-
-    async restore() {
-      const out: UploadSnapshot[] = [];
-      const records = await platform.store.list();
-      for (const record of records) {
-        if (uploads.has(record.key)) continue;
-        let reason: "reload" | "needs-file" | "needs-permission" = "needs-file";
-        if (record.handle) {
-          const permission = await handlePermission(record.handle, false).catch(() => "denied" as const);
-          reason = permission === "granted" ? "reload" : "needs-permission";
-        }
-        const peek = await platform.hasher.peek(record.key, record.size).catch(() => undefined);
-        const kept = await keptCopy(record, reason === "reload");
-        const start: UploadStart = { kind: "interrupted", reason: kept.copy ? "reload" : reason, hashedTo: peek?.offset, ...kept };
-        const u = createUpload(ctx, record, start);
-        uploads.set(record.key, u);
-        out.push(u.snapshot());
-        emitChange(u);
-      }
-      // Copies of uploads that no longer exist (done or cancelled while a removal failed, or
-      // records of another format version dropped) would only hold the person's disk.
-      const staging = platform.staging;
-      if (staging && staging !== "off") await staging.sweep(new Set([...records.map((r) => r.key), ...uploads.keys()])).catch(() => undefined);
-      return out;
-    },
-
-    list: () => [...uploads.values()].map((u) => u.snapshot()),
-    pause: (key) => get(key).pause(),
-    resume: (key) => get(key).resume(),
-    cancel: (key) => get(key).cancel(),
-    on(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    destroy() {
-      clearInterval(ticker);
-      for (const u of uploads.values()) u.dispose();
-      listeners.clear();
+    failed(u, error) {
+      events.emit({ type: "error", upload: u.snapshot(), error });
     },
   };
+}
+
+async function open(item: File | FileSystemFileHandle): Promise<{ file: File; handle?: FileSystemFileHandle }> {
+  if (item instanceof Blob) return { file: item };
+  return { file: await item.getFile(), handle: item };
+}
+
+/** One added file: continues its row, is refused for another's interrupted row, or starts a new upload. */
+async function addOne(ctx: UploadContext, uploads: Map<string, UploadController>, item: File | FileSystemFileHandle): Promise<UploadSnapshot | undefined> {
+  const { file, handle } = await open(item);
+  const key = await fingerprint(file);
+  const existing = uploads.get(key);
+  // A failed or cancelled row is replaced by a new upload of the file.
+  if (existing && existing.phase() !== "failed" && existing.phase() !== "cancelled") {
+    if (existing.phase() === "done" || existing.active()) return existing.snapshot();
+    await existing.start(file, handle);
+    return existing.snapshot();
+  }
+  // A file with the name of an interrupted upload but another fingerprint is another file:
+  // it must not continue that upload, and silently starting a second one confuses people.
+  for (const other of uploads.values()) {
+    if (other.key !== key && other.name === file.name && other.phase() === "interrupted") {
+      ctx.failed(other, notTheInterruptedFile(file.name));
+      return undefined;
+    }
+  }
+  const stored = await ctx.store.get(key);
+  const record: UploadRecord = stored ?? {
+    v: RECORD_VERSION,
+    key,
+    name: file.name,
+    size: file.size,
+    type: file.type,
+    lastModified: file.lastModified,
+    createdAt: Date.now(),
+  };
+  const peek = stored ? await ctx.hasher.peek(key, file.size).catch(() => undefined) : undefined;
+  const u = createUpload(ctx, record, stored ? { kind: "interrupted", reason: "reload", hashedTo: peek?.offset } : { kind: "new" });
+  uploads.set(key, u);
+  await u.start(file, handle);
+  return u.snapshot();
+}
+
+/** A row for each stored record not on the list yet (state interrupted), then the sweep of orphaned copies. */
+async function restoreFromRecords(ctx: UploadContext, uploads: Map<string, UploadController>, events: EventHub): Promise<UploadSnapshot[]> {
+  const out: UploadSnapshot[] = [];
+  const records = await ctx.store.list();
+  for (const record of records) {
+    if (uploads.has(record.key)) continue;
+    const u = createUpload(ctx, record, await restartOf(ctx, record));
+    uploads.set(record.key, u);
+    out.push(u.snapshot());
+    events.emitChange(u);
+  }
+  // Copies of uploads that no longer exist (done or cancelled while a removal failed, or
+  // records of another format version dropped) would only hold the person's disk.
+  const staging = ctx.staging;
+  if (staging && staging !== "off") await staging.sweep(new Set([...records.map((r) => r.key), ...uploads.keys()])).catch(() => undefined);
+  return out;
+}
+
+/** How a stored upload comes back: what it lacks to go on (file, permission), how far it was hashed, its kept copy. */
+async function restartOf(ctx: UploadContext, record: UploadRecord): Promise<UploadStart> {
+  let reason: "reload" | "needs-file" | "needs-permission" = "needs-file";
+  if (record.handle) {
+    const permission = await handlePermission(record.handle, false).catch(() => "denied" as const);
+    reason = permission === "granted" ? "reload" : "needs-permission";
+  }
+  const peek = await ctx.hasher.peek(record.key, record.size).catch(() => undefined);
+  const kept = await keptCopy(ctx.staging, record, reason === "reload");
+  return { kind: "interrupted", reason: kept.copy ? "reload" : reason, hashedTo: peek?.offset, ...kept };
+}
+
+/**
+ * The copy kept in this browser for an interrupted upload: the source when no usable handle is
+ * (no file to find, no permission prompt), and what the row says about it. A copy that fails the
+ * fingerprint check was removed by open() and is not used: the row asks for the file.
+ */
+async function keptCopy(staging: UploadContext["staging"], record: UploadRecord, hasUsableHandle: boolean): Promise<{ copy?: File; staged?: StagedState }> {
+  if (!staging || staging === "off") return {};
+  const found = await staging.open(record).catch(() => ({ kind: "missing" }) as const);
+  switch (found.kind) {
+    case "ok":
+      return hasUsableHandle ? { staged: { kind: "kept" } } : { copy: found.file, staged: { kind: "kept" } };
+    case "unusable":
+      return { staged: { kind: "unusable" } };
+    case "partial":
+    case "missing":
+      return { staged: { kind: "none" } };
+  }
 }
 
 /** An error about a file that never became a row (for example it could not be read at all). */

@@ -5,7 +5,7 @@
 import type { UploadSnapshot } from "../types.ts";
 import { type FileSource, filesFromDrop, hasDirectoryPicker, hasFilePicker, pickDirectory, pickFiles } from "./file-sources.ts";
 import { canResumeWithoutFile } from "./format.ts";
-import { createUploadList, type RowAction, type UploadListElements } from "./render.ts";
+import { createUploadList, type RowAction, type UploadList, type UploadListElements } from "./render.ts";
 import type { PageUploader } from "./uploader-port.ts";
 
 /** Test hooks and layout elements the UI needs (the <edge-upload> element's shadow root holds them). */
@@ -53,9 +53,56 @@ export interface StartedPage {
 
 export function startPage(els: PageElements, uploader: PageUploader): StartedPage {
   const list = createUploadList(els);
-  let scheduled = false;
   const cleanups: (() => void)[] = [];
+  const say = (text: string) => {
+    els.status.textContent = text;
+  };
+  const { render, schedule } = createRenderer(els, uploader, list, say, cleanups);
 
+  async function add(files: FileSource[]): Promise<void> {
+    if (files.length === 0) return;
+    try {
+      await uploader.add(files);
+      say("");
+    } catch (error) {
+      say(`Could not add ${files.length === 1 ? "the file" : "the files"}: ${errorText(error)}`);
+    }
+    schedule();
+  }
+  // The pickers: File System Access where it exists (its handles let a reload resume without
+  // picking again), the <input type=file> test hooks elsewhere.
+  const openPicker = () => openWithFallback(hasFilePicker, pickFiles, els.fileInput, add);
+  const openFolderPicker = () => openWithFallback(hasDirectoryPicker, pickDirectory, els.folderInput, add);
+
+  wireDropZone(els.dropZone, openPicker, add, cleanups);
+  for (const input of [els.fileInput, els.folderInput]) {
+    input.addEventListener("change", () => {
+      const files = Array.from(input.files ?? []);
+      input.value = ""; // choosing the same file again must fire change again
+      void add(files);
+    });
+  }
+  els.folderButton.addEventListener("click", () => void openFolderPicker());
+  wireRowActions(els, list, uploader, openPicker, say, schedule);
+
+  return {
+    refresh: render,
+    say,
+    stop() {
+      for (const cleanup of cleanups.splice(0)) cleanup();
+    },
+  };
+}
+
+/** Renders the list from uploader.list(): once per frame on events, and on a timer while work runs. */
+function createRenderer(
+  els: PageElements,
+  uploader: PageUploader,
+  list: UploadList,
+  say: (text: string) => void,
+  cleanups: (() => void)[],
+): { render(): void; schedule(): void } {
+  let scheduled = false;
   function render(): void {
     scheduled = false;
     const announcements = list.render(uploader.list());
@@ -80,49 +127,28 @@ export function startPage(els: PageElements, uploader: PageUploader): StartedPag
     if (uploader.list().some(isRunning)) render();
   }, REFRESH_MS);
   cleanups.push(() => clearInterval(timer));
+  return { render, schedule };
+}
 
-  function say(text: string): void {
-    els.status.textContent = text;
+async function openWithFallback(
+  has: () => boolean,
+  pick: () => Promise<FileSource[]>,
+  input: HTMLInputElement,
+  add: (files: FileSource[]) => Promise<void>,
+): Promise<void> {
+  if (!has()) {
+    input.click();
+    return;
   }
-
-  async function add(files: FileSource[]): Promise<void> {
-    if (files.length === 0) return;
-    try {
-      await uploader.add(files);
-      say("");
-    } catch (error) {
-      say(`Could not add ${files.length === 1 ? "the file" : "the files"}: ${errorText(error)}`);
-    }
-    schedule();
+  try {
+    await add(await pick());
+  } catch {
+    input.click(); // the picker refused (e.g. a sandboxed frame): fall back
   }
+}
 
-  // The picker: File System Access where it exists (its handles let a reload resume without
-  // picking again), the <input type=file> test hook elsewhere.
-  async function openPicker(): Promise<void> {
-    if (!hasFilePicker()) {
-      els.fileInput.click();
-      return;
-    }
-    try {
-      await add(await pickFiles());
-    } catch {
-      els.fileInput.click(); // the picker refused (e.g. a sandboxed frame): fall back
-    }
-  }
-
-  async function openFolderPicker(): Promise<void> {
-    if (!hasDirectoryPicker()) {
-      els.folderInput.click();
-      return;
-    }
-    try {
-      await add(await pickDirectory());
-    } catch {
-      els.folderInput.click();
-    }
-  }
-
-  const zone = els.dropZone;
+/** Click or Enter/Space opens the picker; dropped files are added; a drop beside the zone is refused. */
+function wireDropZone(zone: HTMLElement, openPicker: () => Promise<void>, add: (files: FileSource[]) => Promise<void>, cleanups: (() => void)[]): void {
   zone.addEventListener("click", (event) => {
     // The zone holds the visible "choose" label for the input; let that click through as is.
     if ((event.target as Element).closest("label, input, button")) return;
@@ -167,16 +193,17 @@ export function startPage(els: PageElements, uploader: PageUploader): StartedPag
     window.addEventListener(type, guard);
     cleanups.push(() => window.removeEventListener(type, guard));
   }
+}
 
-  for (const input of [els.fileInput, els.folderInput]) {
-    input.addEventListener("change", () => {
-      const files = Array.from(input.files ?? []);
-      input.value = ""; // choosing the same file again must fire change again
-      void add(files);
-    });
-  }
-  els.folderButton.addEventListener("click", () => void openFolderPicker());
-
+/** The rows' buttons (pause, resume, cancel, choose) and "resume all". */
+function wireRowActions(
+  els: PageElements,
+  list: UploadList,
+  uploader: PageUploader,
+  openPicker: () => Promise<void>,
+  say: (text: string) => void,
+  schedule: () => void,
+): void {
   function act(action: RowAction, key: string): Promise<void> {
     switch (action) {
       case "pause":
@@ -189,7 +216,6 @@ export function startPage(els: PageElements, uploader: PageUploader): StartedPag
         return openPicker();
     }
   }
-
   for (const container of [els.activeList, els.interruptedList]) {
     container.addEventListener("click", (event) => {
       const target = (event.target as Element).closest<HTMLButtonElement>("button[data-action]");
@@ -203,7 +229,6 @@ export function startPage(els: PageElements, uploader: PageUploader): StartedPag
       });
     });
   }
-
   els.resumeAll.addEventListener("click", () => {
     const keys = uploader
       .list()
@@ -212,14 +237,6 @@ export function startPage(els: PageElements, uploader: PageUploader): StartedPag
     // All resume calls start within this click, each may show a permission prompt.
     void Promise.allSettled(keys.map((key) => uploader.resume(key))).then(schedule);
   });
-
-  return {
-    refresh: render,
-    say,
-    stop() {
-      for (const cleanup of cleanups.splice(0)) cleanup();
-    },
-  };
 }
 
 function isRunning(s: UploadSnapshot): boolean {
