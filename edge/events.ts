@@ -124,7 +124,8 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-function isCompletedEvent(value: unknown): value is UploadCompletedEvent {
+/** Whether `value` has the shape of an UploadCompletedEvent (a queue message body, a parsed webhook body). */
+export function isUploadCompletedEvent(value: unknown): value is UploadCompletedEvent {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
   return (
@@ -179,7 +180,7 @@ export async function verifyWebhookDelivery(
   } catch {
     throw new WebhookVerificationError("body is not JSON");
   }
-  if (!isCompletedEvent(event)) throw new WebhookVerificationError("body is not an upload.completed event");
+  if (!isUploadCompletedEvent(event)) throw new WebhookVerificationError("body is not an upload.completed event");
   if (eventKey(event) !== id) throw new WebhookVerificationError("webhook-id does not match the event");
   return event;
 }

@@ -12,6 +12,10 @@
  * export default { fetch: app.fetch };
  * ```
  *
+ * With an UPLOAD_EVENTS queue bound, the host may take the completion events from it instead:
+ * `export default { fetch: app.fetch, queue: createUploadEventConsumer(onUploadComplete) }`
+ * (edge/event-consumer.ts).
+ *
  * Call createUploadApp at the top level of the module, as above: `onUploadComplete`, `limits` and
  * the bucket/namespaces/events binding names are read by the upload's Durable Object too, which
  * the runtime builds from the exported class, in whatever isolate it lands; the module's top
@@ -25,7 +29,8 @@ export { NamespaceObject } from "./namespace-limits.ts";
 export { UploadObject } from "./upload-object.ts";
 export { purgeExpiredUploads, type PurgeReport } from "./purge.ts";
 export { onUploadError, onUploadNotFound, type AppEnv, type AppVariables, type Authorize } from "./http/app.ts";
-export { eventKey, type UploadCompletedEvent } from "./events.ts";
+export { eventKey, isUploadCompletedEvent, type UploadCompletedEvent } from "./events.ts";
+export { createUploadEventConsumer, type UploadEventConsumerOptions, type UploadEventQueueHandler } from "./event-consumer.ts";
 export type { Env as UploadEnv } from "./env.ts";
 export type { UploadBindings, UploadCompleteHandler, UploadEventContext, UploadLimits } from "./upload-options.ts";
 
