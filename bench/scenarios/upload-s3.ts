@@ -23,6 +23,7 @@ import { startWorkers } from "../workerd.ts";
 import { startRgw } from "../../test/support/s3-server.ts";
 import { type BenchContext, MiB, mbps, row, type Row, type Scenario } from "../types.ts";
 import { startS3PeerServer } from "./peer.ts";
+import { startTraceProxy, summarize, type TraceProxy, type TracedRequest } from "../s3-trace.ts";
 
 /** The issue's measurement: 16 MiB chunks. */
 const CHUNK = 16 * MiB;
@@ -59,9 +60,20 @@ export const uploadS3: Scenario = {
       .map((l) => Number(l.split(" ")[1]));
     const rgwCpu = () => rgwPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     ctx.log(`upload-s3: RGW up in ${rgw.seconds.toFixed(1)} s at ${rgw.endpoint}`);
+    // BENCH_S3_TRACE=1: both servers reach RGW, and the client each server, through a logging
+    // proxy (bench/s3-trace.ts); the log gives the breakdown per upload and per PATCH.
+    const trace: TracedRequest[] | undefined = process.env.BENCH_S3_TRACE === "1" ? [] : undefined;
+    const proxies: TraceProxy[] = [];
+    const traced = async (url: string, via: TracedRequest["via"]) => {
+      if (!trace) return url;
+      const p = await startTraceProxy(url, via, trace);
+      proxies.push(p);
+      return p.url;
+    };
+    const s3Endpoint = await traced(rgw.endpoint, "s3");
     const s3Vars = {
       STORAGE: "s3",
-      S3_ENDPOINT: rgw.endpoint,
+      S3_ENDPOINT: s3Endpoint,
       S3_REGION: rgw.region,
       S3_BUCKET: rgw.bucket,
       S3_ACCESS_KEY_ID: rgw.accessKeyId,
@@ -69,14 +81,18 @@ export const uploadS3: Scenario = {
     };
     const edge = await startWorkers([edgeWorker("edge-s3", ctx.baseline.edgeModules, s3Vars)], ctx.baseline.r2Address, join(ctx.dir, "edge-s3-state"));
     const edgeUrl = edge.urls["edge-s3"] ?? "";
-    const peer = await startS3PeerServer(rgw);
+    const peer = await startS3PeerServer({ ...rgw, endpoint: s3Endpoint });
+    const edgeFront = await traced(edgeUrl, "tus");
+    const peerFront = await traced(peer.endpoint.replace(/\/files$/, ""), "tus");
     const s3 = new AwsClient({ accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey, region: rgw.region, service: "s3" });
     try {
       const measure = async (serverPid: number, run: () => Promise<PeerClientOutput>): Promise<Side & { out: PeerClientOutput }> => {
         const cpu0 = cpuSeconds(serverPid);
         const rgw0 = rgwCpu();
+        const t0 = performance.now();
         const out = await run();
         if (out.error) throw new Error(out.error);
+        if (trace) ctx.log(`upload-s3 trace (${serverPid === edge.pid ? "edge" : "peer"}):\n${summarize(trace, t0, performance.now())}`);
         return { out, ms: out.ms, serverCpu: cpuSeconds(serverPid) - cpu0, rgwCpu: rgwCpu() - rgw0, patchMs: out.patchMs ?? [] };
       };
       const ours: Side[] = [];
@@ -93,7 +109,7 @@ export const uploadS3: Scenario = {
           }).then((r) => r.out);
         const edgeSide = async () => {
           ctx.log(`upload-s3 round ${i + 1}/${rounds}: tus-js-client -> edge (STORAGE=s3) -> RGW, ${label}`);
-          const r = await measure(edge.pid, () => send(`${edgeUrl}/files`, "edge"));
+          const r = await measure(edge.pid, () => send(`${edgeFront}/files`, "edge"));
           // The edge verified the SHA-256 and linked the blob: HEAD says where, by digest.
           const h = await fetch(new URL(r.out.url ?? "", edgeUrl), { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
           if (h.headers.get("content-location") !== `/blobs/${f.digest}`)
@@ -102,7 +118,7 @@ export const uploadS3: Scenario = {
         };
         const peerSide = async () => {
           ctx.log(`upload-s3 round ${i + 1}/${rounds}: tus-js-client -> @tus/server + @tus/s3-store -> RGW, ${label}`);
-          const r = await measure(peer.pid, () => send(peer.endpoint, "peer"));
+          const r = await measure(peer.pid, () => send(`${peerFront}/files`, "peer"));
           const id = new URL(r.out.url ?? "").pathname.split("/").pop() ?? "";
           const h = await s3.fetch(`${rgw.endpoint}/${rgw.bucket}/${id}`, { method: "HEAD" });
           if (Number(h.headers.get("content-length")) !== size) throw new Error(`peer: object ${id} is ${h.headers.get("content-length")} bytes, not ${size}`);
@@ -166,6 +182,7 @@ export const uploadS3: Scenario = {
         }),
       ];
     } finally {
+      for (const p of proxies) await p.close();
       peer.close();
       await edge.close();
       await rgw.close();

@@ -7,8 +7,10 @@
  * writer's pool (`buffers`) and reused by its next write: allocating 16 MiB afresh per PATCH left
  * workerd's RSS growing with the number of PATCHes (garbage the GC collects late). Bytes are
  * hashed (`consume`) and copied into the current buffer; when it holds exactly one full part:
- *  1. the previous part's upload is awaited (its buffer is free again), and the commit before
- *     that one (at most one commit behind the uploads);
+ *  1. the commit two parts back is awaited (at most one commit behind the uploads); the previous
+ *     part's upload may still be running: up to two parts travel at once, one per buffer, and a
+ *     buffer is refilled only once its part is stored (at the end of a body, the last two parts
+ *     of a PATCH go to the store together, as they would from a client sending them in parallel);
  *  2. the hasher state is saved right there, at the part boundary, before any later byte is
  *     hashed: the state a commit records is the state AT that commit's offset;
  *  3. the part's upload starts, and its commit (`stored(part, received, state)`) is chained after
@@ -60,8 +62,13 @@ export class PartPipeline {
   private spare: Uint8Array | undefined;
   private fill: number;
   private sent = 0;
-  /** The part upload in flight, and the newest commit and the one before it; none ever rejects (a failure lands in `failure`). */
-  private uploading: Promise<void> | undefined;
+  /**
+   * The uploads that still read `buffer` and `spare` (the part sent last reads `spare`): a buffer
+   * is filled again only once its upload is done. The newest commit and the one before it. None
+   * of these ever rejects (a failure lands in `failure`).
+   */
+  private bufferBusy: Promise<void> | undefined;
+  private spareBusy: Promise<void> | undefined;
   private committing: Promise<void> | undefined;
   private committingBefore: Promise<void> | undefined;
   private failure: { error: unknown } | undefined;
@@ -109,6 +116,12 @@ export class PartPipeline {
     if (this.failure) await this.drain(); // throws: stop reading as soon as a part failed
     while (chunk.length > 0) {
       this.buffer ??= this.nextBuffer();
+      if (this.bufferBusy) {
+        // The part this buffer held is still being sent: wait for it before overwriting it.
+        await this.bufferBusy;
+        this.bufferBusy = undefined;
+        if (this.failure) await this.drain();
+      }
       const piece = chunk.subarray(0, this.buffer.length - this.fill);
       // Cannot happen: the buffers hold the rest of the upload and the caller caps the body.
       if (piece.length === 0) throw new Error("upload buffer overflow");
@@ -129,14 +142,16 @@ export class PartPipeline {
 
   /** Waits for the part in flight and every commit, whatever their outcome. */
   async settle(): Promise<void> {
-    await this.uploading;
+    await this.bufferBusy;
+    await this.spareBusy;
     await this.committing;
-    this.uploading = this.committing = this.committingBefore = undefined;
+    this.bufferBusy = this.spareBusy = this.committing = this.committingBefore = undefined;
   }
 
   private async send(uploadPart: NonNullable<PartPipelineOptions["uploadPart"]>): Promise<void> {
-    await this.uploading; // the previous part is stored: its buffer is free again
-    await this.committingBefore; // and the commit before it is done: commits never pile up
+    // The previous part may still be uploading: this one starts at once (two parts in flight,
+    // one per buffer); only refilling its buffer waits (absorb).
+    await this.committingBefore; // the commit two parts back is done: commits never pile up
     if (this.failure) throw this.failure.error;
     const bytes = this.buffer as Uint8Array;
     const partNumber = this.opts.firstPartNumber + this.sent++;
@@ -145,7 +160,7 @@ export class PartPipeline {
     const previous = this.committing;
     const upload = (async () => uploadPart(partNumber, bytes))();
     const fail = (error: unknown) => void (this.failure ??= { error });
-    this.uploading = upload.then(() => undefined, fail);
+    const uploaded = upload.then(() => undefined, fail);
     this.committingBefore = previous;
     this.committing = (async () => {
       const part = await upload;
@@ -154,7 +169,9 @@ export class PartPipeline {
       await this.opts.stored(part, received, state);
     })().catch(fail);
     this.buffer = this.spare; // allocated on first use: a body of one part needs one buffer
+    this.bufferBusy = this.spareBusy;
     this.spare = bytes;
+    this.spareBusy = uploaded;
     this.fill = 0;
   }
 
