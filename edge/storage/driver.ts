@@ -250,3 +250,18 @@ export const MULTIPART_LIMITS = {
   /** S3's largest part; R2 allows about the same. */
   maxPartSize: 5 * 1024 * 1024 * 1024,
 } as const;
+
+/**
+ * A range resolved against an object's size the way R2 does, for drivers that resolve it
+ * themselves: the end clamped, a start at or past the end refused (but offset 0 of an empty
+ * object, which gives nothing).
+ */
+export function resolveRange(key: string, driver: string, size: number, range: ByteRange): { offset: number; length: number } {
+  if ("suffix" in range) {
+    const length = Math.min(range.suffix, size);
+    return { offset: size - length, length };
+  }
+  if (range.offset >= size && !(size === 0 && range.offset === 0)) throw new InvalidRangeError(key, driver, range);
+  const length = Math.min(range.length ?? size - range.offset, size - range.offset);
+  return { offset: range.offset, length };
+}

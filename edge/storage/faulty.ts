@@ -26,19 +26,9 @@
  * whatever it had already sent lands. SimulatedCrash is deliberately not a StorageError, so no
  * caller mistakes it for a store condition it knows how to handle.
  */
-import { bytesStream, isSizedStream, readAll } from "./body.ts";
-import {
-  InvalidRangeError,
-  PathNotFoundError,
-  StorageUnavailableError,
-  type ByteRange,
-  type GetResult,
-  type ListResult,
-  type MultipartUpload,
-  type ObjectInfo,
-  type PutBody,
-  type StorageDriver,
-} from "./driver.ts";
+import { isSizedStream } from "./body.ts";
+import { StorageUnavailableError, type MultipartUpload, type PutBody, type StorageDriver } from "./driver.ts";
+import { StaleReads } from "./faulty-stale.ts";
 
 /** The operations the wrapper counts and may disturb. */
 export type FaultOp = "get" | "put" | "stat" | "list" | "delete" | "createMultipart" | "uploadPart" | "complete" | "abort" | "copy";
@@ -156,258 +146,190 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** One older state of a key: absent, or its bytes and info (undefined bytes: too big to keep). */
-type Version = { absent: true } | { absent: false; info: ObjectInfo; bytes: Uint8Array | undefined };
+const ALL_OPS: readonly FaultOp[] = ["get", "put", "stat", "list", "delete", "createMultipart", "uploadPart", "complete", "abort", "copy"];
+const READS = new Set<FaultOp>(["get", "stat", "list"]);
 
-interface HistoryEntry {
-  /** The operation index at which this version was replaced. */
-  replacedAt: number;
-  version: Version;
+/** One wrapper's schedule: its PRNG, counters, and whether the simulated process still lives. */
+interface Schedule {
+  readonly options: FaultyDriverOptions;
+  readonly rates: FaultRates;
+  readonly random: () => number;
+  readonly disturbed: ReadonlySet<FaultOp>;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly driverName: string;
+  readonly stats: FaultStats;
+  enabled: boolean;
+  crashedAt: number | undefined;
 }
 
-const READS = new Set<FaultOp>(["get", "stat", "list"]);
+/** One operation as the schedule runs it. */
+interface Operation<T> {
+  /** Calls the store. */
+  effect: () => Promise<T>;
+  /** Reads only: an older answer, or undefined when there is none to give. */
+  stale?: () => Promise<T | undefined>;
+  /** Releases what the operation would have consumed when it never reaches the store. */
+  discard?: () => void;
+}
 
 /** Wraps `inner` with seeded faults (see the module comment). */
 export function createFaultyDriver(inner: StorageDriver, options: FaultyDriverOptions): FaultyDriver {
-  const random = mulberry32(options.seed);
-  const rates = options.rates ?? {};
-  const disturbed = new Set<FaultOp>(options.ops ?? ["get", "put", "stat", "list", "delete", "createMultipart", "uploadPart", "complete", "abort", "copy"]);
-  const maxLatencyMs = options.maxLatencyMs ?? 5;
-  const timeoutMs = options.timeoutMs ?? 20;
-  const staleWindow = options.staleWindow ?? 16;
-  const staleMaxBytes = options.staleMaxBytes ?? 256 * 1024;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const keepHistory = (rates.stale ?? 0) > 0;
-  const history = new Map<string, HistoryEntry[]>();
-
-  const stats: FaultStats = {
-    operations: 0,
-    byOp: { get: 0, put: 0, stat: 0, list: 0, delete: 0, createMultipart: 0, uploadPart: 0, complete: 0, abort: 0, copy: 0 },
-    faults: { failBefore: 0, failAfter: 0, latency: 0, timeout: 0, stale: 0, crash: 0 },
-  };
-  let enabled = true;
-  let crashedAt: number | undefined;
-
-  const chance = (rate: number | undefined): boolean => rate !== undefined && rate > 0 && random() < rate;
-  const unavailable = (path: string, kind: InjectedFault["kind"], op: FaultOp, tookEffect: boolean) =>
-    new StorageUnavailableError(path, inner.name, 1, undefined, { cause: new InjectedFault(kind, op, tookEffect) });
-  const assertAlive = (): void => {
-    if (crashedAt !== undefined) throw new SimulatedCrash(crashedAt);
-  };
-  /** A store's answer reaching a process that has died meanwhile is never seen. */
-  const deliver = <T>(value: T): T => {
-    assertAlive();
-    return value;
-  };
-
-  /**
-   * Runs one operation through the fault schedule. `effect` calls the store; `stale` (reads only)
-   * returns an older answer, or undefined when there is none to give.
-   */
-  async function run<T>(op: FaultOp, path: string, effect: () => Promise<T>, stale?: () => Promise<T | undefined>, discard?: () => void): Promise<T> {
-    assertAlive();
-    const index = ++stats.operations;
-    stats.byOp[op]++;
-    if (options.crashAt !== undefined && index >= options.crashAt) {
-      crashedAt = index;
-      stats.faults.crash++;
-      if (random() < 0.5) await effect().catch(() => undefined);
-      else discard?.();
-      throw new SimulatedCrash(index);
-    }
-    const active = enabled && disturbed.has(op);
-    const planned = options.faultAt?.[index];
-    if (active && chance(rates.latency)) {
-      stats.faults.latency++;
-      await sleep(Math.floor(random() * (maxLatencyMs + 1)));
-      assertAlive();
-    }
-    if (planned === "failBefore" || (active && chance(rates.failBefore))) {
-      stats.faults.failBefore++;
-      discard?.();
-      throw unavailable(path, "failBefore", op, false);
-    }
-    if (planned === "timeout" || (active && chance(rates.timeout))) {
-      stats.faults.timeout++;
-      // A planned timeout lands (the worse case: the effect is there, the answer is not).
-      const tookEffect = planned === "timeout" || random() < 0.5;
-      if (tookEffect) await effect().catch(() => undefined);
-      else discard?.();
-      await sleep(timeoutMs);
-      assertAlive();
-      throw unavailable(path, "timeout", op, tookEffect);
-    }
-    if (active && stale && READS.has(op) && chance(rates.stale)) {
-      let old: T | undefined;
-      try {
-        old = await stale();
-      } catch (err) {
-        // An older state in which the key was absent: PathNotFoundError, as the store would say.
-        stats.faults.stale++;
-        assertAlive();
-        throw err;
-      }
-      if (old !== undefined) {
-        stats.faults.stale++;
-        return deliver(old);
-      }
-    }
-    const failAfter = planned === "failAfter" || (active && chance(rates.failAfter));
-    const result = await effect().then(deliver, (err: unknown) => {
-      assertAlive();
-      throw err;
-    });
-    if (failAfter) {
-      stats.faults.failAfter++;
-      throw unavailable(path, "failAfter", op, true);
-    }
-    return result;
-  }
-
-  /** Remembers the state of `key` as it was before a write the caller is about to make. */
-  async function remember(key: string): Promise<void> {
-    if (!keepHistory) return;
-    let version: Version;
-    try {
-      const info = await inner.stat(key);
-      const bytes = info.size <= staleMaxBytes ? await readAll((await inner.get(key)).body) : undefined;
-      version = { absent: false, info, bytes };
-    } catch (err) {
-      if (!(err instanceof PathNotFoundError)) return;
-      version = { absent: true };
-    }
-    const entries = history.get(key) ?? [];
-    entries.push({ replacedAt: stats.operations, version });
-    history.set(key, entries);
-  }
-
-  /** Runs a write to `keys`, keeping their earlier states for stale reads. */
-  const writing = async <T>(keys: string[], effect: () => Promise<T>): Promise<T> => {
-    if (!keepHistory) return effect();
-    for (const k of keys) await remember(k);
-    return effect();
-  };
-
-  /** The versions of `key` replaced within the stale window, oldest first. */
-  const recent = (key: string): HistoryEntry[] => {
-    const entries = history.get(key);
-    if (!entries) return [];
-    const live = entries.filter((e) => stats.operations - e.replacedAt <= staleWindow);
-    if (live.length === 0) history.delete(key);
-    else history.set(key, live.slice(-4));
-    return live;
-  };
-  const pick = <E>(items: E[]): E | undefined => items[Math.floor(random() * items.length)];
-
-  const staleVersion = (key: string): Version | undefined => pick(recent(key))?.version;
-
-  const staleInfo = async (key: string): Promise<ObjectInfo | undefined> => {
-    const v = staleVersion(key);
-    if (!v) return undefined;
-    if (v.absent) throw new PathNotFoundError(key, inner.name);
-    return v.info;
-  };
-
-  const staleGet = async (key: string, range: ByteRange | undefined): Promise<GetResult | undefined> => {
-    const v = staleVersion(key);
-    if (!v) return undefined;
-    if (v.absent) throw new PathNotFoundError(key, inner.name);
-    if (!v.bytes) return undefined;
-    if (!range) return { ...v.info, body: bytesStream(v.bytes) };
-    const r = resolveRange(key, inner.name, v.bytes.length, range);
-    return { ...v.info, body: bytesStream(v.bytes.slice(r.offset, r.offset + r.length)), range: r };
-  };
-
-  /**
-   * A listing that still shows recently deleted keys and misses recently created ones. Only whole
-   * listings (one page, no cursor) are disturbed: pages of a stale listing would need a consistent
-   * snapshot to paginate, and the upload prefixes listed here fit one page.
-   */
-  const staleList = async (prefix: string, listOptions: Parameters<StorageDriver["list"]>[1]): Promise<ListResult | undefined> => {
-    if (listOptions?.cursor !== undefined) return undefined;
-    const changed = [...history.keys()].filter((k) => k.startsWith(prefix) && recent(k).length > 0);
-    if (changed.length === 0) return undefined;
-    const page = await inner.list(prefix, listOptions);
-    if (page.cursor !== undefined) return undefined;
-    const keys = new Set(page.keys);
-    for (const k of changed) {
-      const v = staleVersion(k);
-      if (!v) continue;
-      if (v.absent) keys.delete(k);
-      else keys.add(k);
-    }
-    return { keys: [...keys].sort() };
-  };
-
-  /** A body that will never be sent is cancelled, so its source (often another object's GET) is released. */
-  const cancelBody = (body: PutBody) => () => {
-    if (isSizedStream(body)) body.stream.cancel().catch(() => undefined);
-  };
-
+  const s = schedule(inner.name, options);
+  const stale = new StaleReads(
+    inner,
+    { enabled: (s.rates.stale ?? 0) > 0, window: options.staleWindow ?? 16, maxBytes: options.staleMaxBytes ?? 256 * 1024 },
+    s.random,
+    () => s.stats.operations,
+  );
   const wrapUpload = (mp: MultipartUpload): MultipartUpload => ({
     key: mp.key,
     uploadId: mp.uploadId,
-    uploadPart: (partNumber, body) => run("uploadPart", mp.key, () => mp.uploadPart(partNumber, body), undefined, cancelBody(body)),
-    complete: (parts) => run("complete", mp.key, () => writing([mp.key], () => mp.complete(parts))),
-    abort: () => run("abort", mp.key, () => mp.abort()),
+    uploadPart: (partNumber, body) => run(s, "uploadPart", mp.key, { effect: () => mp.uploadPart(partNumber, body), discard: cancelBody(body) }),
+    complete: (parts) => run(s, "complete", mp.key, { effect: () => stale.writing([mp.key], () => mp.complete(parts)) }),
+    abort: () => run(s, "abort", mp.key, { effect: () => mp.abort() }),
   });
-
   const driver: FaultyDriver = {
     name: inner.name,
-    stats,
+    stats: s.stats,
     get crashed() {
-      return crashedAt !== undefined;
+      return s.crashedAt !== undefined;
     },
     crash() {
-      if (crashedAt === undefined) {
-        crashedAt = stats.operations;
-        stats.faults.crash++;
+      if (s.crashedAt === undefined) {
+        s.crashedAt = s.stats.operations;
+        s.stats.faults.crash++;
       }
     },
     setEnabled(on) {
-      enabled = on;
+      s.enabled = on;
     },
-    get: (key, o) =>
-      run(
-        "get",
-        key,
-        () => inner.get(key, o),
-        () => staleGet(key, o?.range),
-      ),
-    put: (key, body, o) => run("put", key, () => writing([key], () => inner.put(key, body, o)), undefined, cancelBody(body)),
-    stat: (key) =>
-      run(
-        "stat",
-        key,
-        () => inner.stat(key),
-        () => staleInfo(key),
-      ),
-    list: (prefix, o) =>
-      run(
-        "list",
-        prefix,
-        () => inner.list(prefix, o),
-        () => staleList(prefix, o),
-      ),
-    delete: (...keys) => run("delete", keys.join(","), () => writing(keys, () => inner.delete(...keys))),
-    createMultipart: async (key) => wrapUpload(await run("createMultipart", key, () => inner.createMultipart(key))),
+    get: (key, o) => run(s, "get", key, { effect: () => inner.get(key, o), stale: () => stale.get(key, o?.range) }),
+    put: (key, body, o) => run(s, "put", key, { effect: () => stale.writing([key], () => inner.put(key, body, o)), discard: cancelBody(body) }),
+    stat: (key) => run(s, "stat", key, { effect: () => inner.stat(key), stale: () => stale.info(key) }),
+    list: (prefix, o) => run(s, "list", prefix, { effect: () => inner.list(prefix, o), stale: () => stale.list(prefix, o) }),
+    delete: (...keys) => run(s, "delete", keys.join(","), { effect: () => stale.writing(keys, () => inner.delete(...keys)) }),
+    createMultipart: async (key) => wrapUpload(await run(s, "createMultipart", key, { effect: () => inner.createMultipart(key) })),
     resumeMultipart: (key, uploadId) => {
-      assertAlive();
+      assertAlive(s);
       return wrapUpload(inner.resumeMultipart(key, uploadId));
     },
   };
   const copy = inner.copy?.bind(inner);
-  if (copy) driver.copy = (from, to) => run("copy", from, () => writing([to], () => copy(from, to)));
+  if (copy) driver.copy = (from, to) => run(s, "copy", from, { effect: () => stale.writing([to], () => copy(from, to)) });
   return driver;
 }
 
-/** A range resolved against a stale version's size, the way the memory driver and R2 resolve it. */
-function resolveRange(key: string, driver: string, size: number, range: ByteRange): { offset: number; length: number } {
-  if ("suffix" in range) {
-    const length = Math.min(range.suffix, size);
-    return { offset: size - length, length };
+function schedule(driverName: string, options: FaultyDriverOptions): Schedule {
+  return {
+    options,
+    rates: options.rates ?? {},
+    random: mulberry32(options.seed),
+    disturbed: new Set(options.ops ?? ALL_OPS),
+    sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    driverName,
+    stats: {
+      operations: 0,
+      byOp: { get: 0, put: 0, stat: 0, list: 0, delete: 0, createMultipart: 0, uploadPart: 0, complete: 0, abort: 0, copy: 0 },
+      faults: { failBefore: 0, failAfter: 0, latency: 0, timeout: 0, stale: 0, crash: 0 },
+    },
+    enabled: true,
+    crashedAt: undefined,
+  };
+}
+
+/** Runs one operation through the fault schedule (see the module comment for what may happen). */
+async function run<T>(s: Schedule, op: FaultOp, path: string, operation: Operation<T>): Promise<T> {
+  assertAlive(s);
+  const index = ++s.stats.operations;
+  s.stats.byOp[op]++;
+  if (s.options.crashAt !== undefined && index >= s.options.crashAt) return crash(s, index, operation);
+  const active = s.enabled && s.disturbed.has(op);
+  const planned = s.options.faultAt?.[index];
+  if (active && chance(s, s.rates.latency)) {
+    s.stats.faults.latency++;
+    await s.sleep(Math.floor(s.random() * ((s.options.maxLatencyMs ?? 5) + 1)));
+    assertAlive(s);
   }
-  if (range.offset >= size && !(size === 0 && range.offset === 0)) throw new InvalidRangeError(key, driver, range);
-  const length = Math.min(range.length ?? size - range.offset, size - range.offset);
-  return { offset: range.offset, length };
+  if (planned === "failBefore" || (active && chance(s, s.rates.failBefore))) {
+    s.stats.faults.failBefore++;
+    operation.discard?.();
+    throw unavailable(s, path, "failBefore", op, false);
+  }
+  if (planned === "timeout" || (active && chance(s, s.rates.timeout))) {
+    s.stats.faults.timeout++;
+    // A planned timeout lands (the worse case: the effect is there, the answer is not).
+    const tookEffect = planned === "timeout" || s.random() < 0.5;
+    if (tookEffect) await operation.effect().catch(() => undefined);
+    else operation.discard?.();
+    await s.sleep(s.options.timeoutMs ?? 20);
+    assertAlive(s);
+    throw unavailable(s, path, "timeout", op, tookEffect);
+  }
+  if (active && operation.stale && READS.has(op) && chance(s, s.rates.stale)) {
+    const old = await staleAnswer(s, operation.stale);
+    if (old !== undefined) return old;
+  }
+  const failAfter = planned === "failAfter" || (active && chance(s, s.rates.failAfter));
+  const result = await operation.effect().then(
+    (value) => deliver(s, value),
+    (err: unknown) => {
+      assertAlive(s);
+      throw err;
+    },
+  );
+  if (failAfter) {
+    s.stats.faults.failAfter++;
+    throw unavailable(s, path, "failAfter", op, true);
+  }
+  return result;
+}
+
+/** The crash point: the operation takes effect or not (a coin flip), and the process is dead. */
+async function crash<T>(s: Schedule, index: number, operation: Operation<T>): Promise<never> {
+  s.crashedAt = index;
+  s.stats.faults.crash++;
+  if (s.random() < 0.5) await operation.effect().catch(() => undefined);
+  else operation.discard?.();
+  throw new SimulatedCrash(index);
+}
+
+/** An older answer, counted as a stale fault when there is one (or when it is "absent"). */
+async function staleAnswer<T>(s: Schedule, stale: () => Promise<T | undefined>): Promise<T | undefined> {
+  let old: T | undefined;
+  try {
+    old = await stale();
+  } catch (err) {
+    // An older state in which the key was absent: PathNotFoundError, as the store would say.
+    s.stats.faults.stale++;
+    assertAlive(s);
+    throw err;
+  }
+  if (old === undefined) return undefined;
+  s.stats.faults.stale++;
+  return deliver(s, old);
+}
+
+function chance(s: Schedule, rate: number | undefined): boolean {
+  return rate !== undefined && rate > 0 && s.random() < rate;
+}
+
+function unavailable(s: Schedule, path: string, kind: InjectedFault["kind"], op: FaultOp, tookEffect: boolean): StorageUnavailableError {
+  return new StorageUnavailableError(path, s.driverName, 1, undefined, { cause: new InjectedFault(kind, op, tookEffect) });
+}
+
+function assertAlive(s: Schedule): void {
+  if (s.crashedAt !== undefined) throw new SimulatedCrash(s.crashedAt);
+}
+
+/** A store's answer reaching a process that has died meanwhile is never seen. */
+function deliver<T>(s: Schedule, value: T): T {
+  assertAlive(s);
+  return value;
+}
+
+/** A body that will never be sent is cancelled, so its source (often another object's GET) is released. */
+function cancelBody(body: PutBody): () => void {
+  return () => {
+    if (isSizedStream(body)) body.stream.cancel().catch(() => undefined);
+  };
 }

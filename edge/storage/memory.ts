@@ -9,12 +9,11 @@ import { bodyBytes, bytesStream, sha256Hex } from "./body.ts";
 import {
   BadDigestError,
   InvalidPartError,
-  InvalidRangeError,
   MULTIPART_LIMITS,
   MultipartUnknownError,
   PathNotFoundError,
   PreconditionFailedError,
-  type ByteRange,
+  resolveRange,
   type GetResult,
   type MultipartUpload,
   type ObjectInfo,
@@ -96,7 +95,7 @@ export function createMemoryDriver(options: MemoryDriverOptions = {}): StorageDr
       const o = found(key);
       const result: GetResult = { ...info(key, o), body: bytesStream(o.bytes) };
       if (opts.range) {
-        const r = resolveRange(key, o.bytes.length, opts.range);
+        const r = resolveRange(key, NAME, o.bytes.length, opts.range);
         result.body = bytesStream(o.bytes.slice(r.offset, r.offset + r.length));
         result.range = r;
       }
@@ -166,17 +165,6 @@ function checkParts(key: string, stored: Map<number, Stored>, parts: UploadedPar
       throw new InvalidPartError(key, NAME, `part ${parts[i]?.partNumber} is smaller than ${MULTIPART_LIMITS.minPartSize} bytes`);
   });
   return chosen;
-}
-
-/** Resolves a range against an object size the way R2 does (clamp the end, refuse a start past it). */
-function resolveRange(key: string, size: number, range: ByteRange): { offset: number; length: number } {
-  if ("suffix" in range) {
-    const length = Math.min(range.suffix, size);
-    return { offset: size - length, length };
-  }
-  if (range.offset >= size && !(size === 0 && range.offset === 0)) throw new InvalidRangeError(key, NAME, range);
-  const length = Math.min(range.length ?? size - range.offset, size - range.offset);
-  return { offset: range.offset, length };
 }
 
 function randomTag(): string {
