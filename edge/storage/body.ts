@@ -1,6 +1,6 @@
 /**
- * Body helpers shared by drivers: turning a PutBody into bytes (memory driver, checksums) or
- * into a stream of known length (R2, S3).
+ * Body helpers shared by drivers, in any runtime: a PutBody as bytes (memory driver, checksums),
+ * bytes as a stream. Those needing workerd (a stream of known length, MD5) are in ./workerd-body.ts.
  */
 import type { PutBody, SizedStream } from "./driver.ts";
 

@@ -20,21 +20,26 @@ import { withKeyValidation } from "./base.ts";
 import { isSizedStream } from "./body.ts";
 import {
   BadDigestError,
-  StorageError,
-  StorageUnavailableError,
   InvalidPartError,
   InvalidRangeError,
   MultipartUnknownError,
   PathNotFoundError,
   PreconditionFailedError,
+  resolveRange,
+  StorageError,
+  StorageUnavailableError,
   type ByteRange,
   type GetResult,
+  type ListOptions,
+  type ListResult,
   type MultipartUpload,
   type ObjectInfo,
   type PutBody,
+  type PutOptions,
   type StorageDriver,
 } from "./driver.ts";
 import { retrying, retryPolicy, type RetryPolicy } from "./retry.ts";
+import { fixedLength, isSameBody } from "./workerd-body.ts";
 
 const NAME = "r2";
 
@@ -76,47 +81,146 @@ interface Attempts {
   effectUnknown: boolean;
 }
 
+/** One bucket and the policy its calls are retried under: what every operation below is written against. */
+interface R2Connection {
+  bucket: R2Bucket;
+  policy: RetryPolicy;
+}
+
 /** A driver over `bucket`, behind the key-validating wrapper. */
 export function createR2Driver(bucket: R2Bucket, options: R2DriverOptions = {}): StorageDriver {
-  const policy = retryPolicy(options.retry);
-  /** Runs one binding call under the policy; `replayable` false (a stream body) allows one attempt. */
-  const retried = <T>(path: string, op: () => Promise<T>, replayable = true, seen: Attempts = { effectUnknown: false }): Promise<T> =>
-    retrying(op, {
-      policy: replayable ? policy : { ...policy, attempts: 1 },
-      classify: (err) => {
-        const transience = r2Transience(err);
-        if (transience?.effectUnknown) seen.effectUnknown = true;
-        return transience && {};
-      },
-      exhausted: (err, attempts) => new StorageUnavailableError(path, NAME, attempts, undefined, { cause: err }),
-    });
+  const r2: R2Connection = { bucket, policy: retryPolicy(options.retry) };
+  return withKeyValidation({
+    name: NAME,
+    get: (key, opts) => getObject(r2, key, opts),
+    put: (key, body, opts) => putObject(r2, key, body, opts),
+    stat: (key) => statObject(r2, key),
+    list: (prefix, opts) => listObjects(r2, prefix, opts),
+    delete: (...keys) => deleteObjects(r2, keys),
+    createMultipart: async (key) => multipartUpload(r2, await retried(r2, key, () => bucket.createMultipartUpload(key))),
+    resumeMultipart: (key, uploadId) => multipartUpload(r2, bucket.resumeMultipartUpload(key, uploadId)),
+  });
+}
 
-  const handle = (upload: R2MultipartUpload): MultipartUpload => ({
-    key: upload.key,
-    uploadId: upload.uploadId,
-    uploadPart: (partNumber, body) =>
-      retried(
-        upload.key,
-        async () => {
-          try {
-            const part = await upload.uploadPart(partNumber, r2Body(body));
-            return { partNumber: part.partNumber, etag: part.etag };
-          } catch (err) {
-            throw mapMultipartError(err, upload);
-          }
-        },
-        body instanceof Uint8Array,
-      ),
-    complete: (parts) =>
-      retried(upload.key, async () => {
+/** Runs one binding call under the policy; `replayable` false (a stream body) allows one attempt. */
+function retried<T>(r2: R2Connection, path: string, op: () => Promise<T>, replayable = true, seen: Attempts = { effectUnknown: false }): Promise<T> {
+  return retrying(op, {
+    policy: replayable ? r2.policy : { ...r2.policy, attempts: 1 },
+    classify: (err) => {
+      const transience = r2Transience(err);
+      if (transience?.effectUnknown) seen.effectUnknown = true;
+      return transience && {};
+    },
+    exhausted: (err, attempts) => new StorageUnavailableError(path, NAME, attempts, undefined, { cause: err }),
+  });
+}
+
+async function getObject(r2: R2Connection, key: string, opts: { range?: ByteRange } = {}): Promise<GetResult> {
+  const object = await retried(r2, key, async () => {
+    try {
+      return await r2.bucket.get(key, opts.range ? { range: opts.range } : {});
+    } catch (err) {
+      if (r2Code(err) === R2_CODES.invalidRange && opts.range) throw new InvalidRangeError(key, NAME, opts.range, { cause: err });
+      throw err;
+    }
+  });
+  if (!object) throw new PathNotFoundError(key, NAME);
+  const result: GetResult = { ...info(object), body: object.body as ReadableStream<Uint8Array> };
+  if (opts.range) result.range = resolvedRange(key, object.range, object.size, opts.range);
+  return result;
+}
+
+async function putObject(r2: R2Connection, key: string, body: PutBody, opts: PutOptions = {}): Promise<ObjectInfo> {
+  const options: R2PutOptions = {};
+  if (opts.sha256 !== undefined) options.sha256 = opts.sha256;
+  const conditions: string[][] = [];
+  if (opts.onlyIf?.doesNotExist) conditions.push(["if-none-match", "*"]);
+  if (opts.onlyIf?.etagMatches !== undefined) conditions.push(["if-match", `"${opts.onlyIf.etagMatches}"`]);
+  if (conditions.length > 0) options.onlyIf = new Headers(conditions as [string, string][]);
+  const seen: Attempts = { effectUnknown: false };
+  const replayable = !isSizedStream(body);
+  const put = async () => {
+    try {
+      return await r2.bucket.put(key, r2Body(body), options);
+    } catch (err) {
+      if (opts.sha256 !== undefined && /checksum .*did not match/i.test(String((err as Error)?.message))) throw new BadDigestError(key, NAME, { cause: err });
+      throw err;
+    }
+  };
+  const object = await retried(r2, key, put, replayable, seen);
+  if (object) return info(object);
+  // R2 answers a failed condition with null rather than an error. After an attempt whose
+  // effect is unknown, the refusal may be our own write answering: success when R2 holds
+  // exactly our bytes.
+  if (seen.effectUnknown && replayable) {
+    const mine = await holds(r2, key, typeof body === "string" ? new TextEncoder().encode(body) : (body as Uint8Array));
+    if (mine) return mine;
+  }
+  throw new PreconditionFailedError(key, NAME);
+}
+
+/** Whether R2 holds exactly `bytes` at `key` (./workerd-body.ts isSameBody). */
+async function holds(r2: R2Connection, key: string, bytes: Uint8Array): Promise<ObjectInfo | undefined> {
+  const object = await retried(r2, key, () => r2.bucket.get(key));
+  if (!object) return undefined;
+  try {
+    return (await isSameBody(object, async () => new Uint8Array(await object.arrayBuffer()), bytes)) ? info(object) : undefined;
+  } finally {
+    if (!object.bodyUsed) await object.body.cancel();
+  }
+}
+
+async function statObject(r2: R2Connection, key: string): Promise<ObjectInfo> {
+  const object = await retried(r2, key, () => r2.bucket.head(key));
+  if (!object) throw new PathNotFoundError(key, NAME);
+  return info(object);
+}
+
+async function listObjects(r2: R2Connection, prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+  const options: R2ListOptions = { prefix, limit: Math.max(1, Math.min(opts.limit ?? 1000, 1000)) };
+  if (opts.cursor !== undefined) options.cursor = opts.cursor;
+  const page = await retried(r2, prefix, () => r2.bucket.list(options));
+  const keys = page.objects.map((o) => o.key);
+  return page.truncated ? { keys, cursor: page.cursor } : { keys };
+}
+
+async function deleteObjects(r2: R2Connection, keys: string[]): Promise<void> {
+  // The binding deletes at most 1000 keys per call.
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000);
+    await retried(r2, batch.join(","), () => r2.bucket.delete(batch));
+  }
+}
+
+function multipartUpload(r2: R2Connection, upload: R2MultipartUpload): MultipartUpload {
+  /** One call on the upload, its R2 error codes mapped, retried. */
+  const call = <T>(op: () => Promise<T>, replayable = true) =>
+    retried(
+      r2,
+      upload.key,
+      async () => {
         try {
-          return info(await upload.complete(parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag }))));
+          return await op();
         } catch (err) {
           throw mapMultipartError(err, upload);
         }
-      }),
+      },
+      replayable,
+    );
+  return {
+    key: upload.key,
+    uploadId: upload.uploadId,
+    uploadPart: (partNumber, body) =>
+      call(
+        async () => {
+          const part = await upload.uploadPart(partNumber, r2Body(body));
+          return { partNumber: part.partNumber, etag: part.etag };
+        },
+        body instanceof Uint8Array,
+      ),
+    complete: (parts) => call(async () => info(await upload.complete(parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag }))))),
     abort: () =>
-      retried(upload.key, async () => {
+      retried(r2, upload.key, async () => {
         try {
           await upload.abort();
         } catch (err) {
@@ -124,133 +228,24 @@ export function createR2Driver(bucket: R2Bucket, options: R2DriverOptions = {}):
           if (r2Code(err) !== R2_CODES.noSuchUpload) throw err;
         }
       }),
-  });
-
-  /** Whether R2 holds exactly `bytes` at `key` (ETag = MD5 of a single put; else the bytes read back). */
-  const holds = async (key: string, bytes: Uint8Array): Promise<ObjectInfo | undefined> => {
-    const object = await retried(key, () => bucket.get(key));
-    if (!object) return undefined;
-    if (object.size !== bytes.length) {
-      await object.body.cancel();
-      return undefined;
-    }
-    const md5 = new Uint8Array(await crypto.subtle.digest("MD5", bytes as Uint8Array<ArrayBuffer>));
-    const hex = Array.from(md5, (b) => b.toString(16).padStart(2, "0")).join("");
-    if (object.etag === hex) {
-      await object.body.cancel();
-      return info(object);
-    }
-    const stored = new Uint8Array(await object.arrayBuffer());
-    return stored.every((b, i) => b === bytes[i]) ? info(object) : undefined;
   };
-
-  return withKeyValidation({
-    name: NAME,
-    async get(key, opts = {}) {
-      const object = await retried(key, async () => {
-        try {
-          return await bucket.get(key, opts.range ? { range: opts.range } : {});
-        } catch (err) {
-          if (r2Code(err) === R2_CODES.invalidRange && opts.range) throw new InvalidRangeError(key, NAME, opts.range, { cause: err });
-          throw err;
-        }
-      });
-      if (!object) throw new PathNotFoundError(key, NAME);
-      const result: GetResult = { ...info(object), body: object.body as ReadableStream<Uint8Array> };
-      const range = opts.range && resolvedRange(object.range, object.size, opts.range);
-      if (range) result.range = range;
-      return result;
-    },
-    async put(key, body, opts = {}) {
-      const options: R2PutOptions = {};
-      if (opts.sha256 !== undefined) options.sha256 = opts.sha256;
-      const conditions: string[][] = [];
-      if (opts.onlyIf?.doesNotExist) conditions.push(["if-none-match", "*"]);
-      if (opts.onlyIf?.etagMatches !== undefined) conditions.push(["if-match", `"${opts.onlyIf.etagMatches}"`]);
-      const seen: Attempts = { effectUnknown: false };
-      const replayable = !isSizedStream(body);
-      const object = await retried(
-        key,
-        async () => {
-          try {
-            return conditions.length > 0
-              ? await bucket.put(key, r2Body(body), { ...options, onlyIf: new Headers(conditions as [string, string][]) })
-              : await bucket.put(key, r2Body(body), options);
-          } catch (err) {
-            if (opts.sha256 !== undefined && /checksum .*did not match/i.test(String((err as Error)?.message))) {
-              throw new BadDigestError(key, NAME, { cause: err });
-            }
-            throw err;
-          }
-        },
-        replayable,
-        seen,
-      );
-      if (object) return info(object);
-      // R2 answers a failed condition with null rather than an error. After an attempt whose
-      // effect is unknown, the refusal may be our own write answering: success when R2 holds
-      // exactly our bytes.
-      if (seen.effectUnknown && replayable) {
-        const mine = await holds(key, typeof body === "string" ? new TextEncoder().encode(body) : (body as Uint8Array));
-        if (mine) return mine;
-      }
-      throw new PreconditionFailedError(key, NAME);
-    },
-    async stat(key) {
-      const object = await retried(key, () => bucket.head(key));
-      if (!object) throw new PathNotFoundError(key, NAME);
-      return info(object);
-    },
-    async list(prefix, opts = {}) {
-      const options: R2ListOptions = { prefix, limit: Math.max(1, Math.min(opts.limit ?? 1000, 1000)) };
-      if (opts.cursor !== undefined) options.cursor = opts.cursor;
-      const page = await retried(prefix, () => bucket.list(options));
-      const keys = page.objects.map((o) => o.key);
-      return page.truncated ? { keys, cursor: page.cursor } : { keys };
-    },
-    async delete(...keys) {
-      // The binding deletes at most 1000 keys per call.
-      for (let i = 0; i < keys.length; i += 1000) {
-        const batch = keys.slice(i, i + 1000);
-        await retried(batch.join(","), () => bucket.delete(batch));
-      }
-    },
-    async createMultipart(key) {
-      return handle(await retried(key, () => bucket.createMultipartUpload(key)));
-    },
-    resumeMultipart(key, uploadId) {
-      return handle(bucket.resumeMultipartUpload(key, uploadId));
-    },
-  });
 }
 
 function info(object: R2Object): ObjectInfo {
   return { key: object.key, size: object.size, etag: object.etag, modified: object.uploaded };
 }
 
-/**
- * The binding needs a stream's length up front (production R2 refuses a stream of unknown
- * length), which a FixedLengthStream carries.
- */
+/** The binding needs a stream's length up front (production R2 refuses a stream of unknown length). */
 function r2Body(body: PutBody): ReadableStream | Uint8Array | string {
-  if (!isSizedStream(body)) return body;
-  const fixed = new FixedLengthStream(body.length);
-  void body.stream.pipeTo(fixed.writable).catch(() => {
-    // The failure surfaces through the put/uploadPart reading fixed.readable.
-  });
-  return fixed.readable;
+  return isSizedStream(body) ? fixedLength(body) : body;
 }
 
-function resolvedRange(range: R2Range | undefined, size: number, asked: ByteRange): { offset: number; length: number } {
+function resolvedRange(key: string, range: R2Range | undefined, size: number, asked: ByteRange): { offset: number; length: number } {
   if (range && "offset" in range && range.offset !== undefined && range.length !== undefined) {
     return { offset: range.offset, length: range.length };
   }
   // Older runtimes may omit the resolved range; compute it as R2 does.
-  if ("suffix" in asked) {
-    const length = Math.min(asked.suffix, size);
-    return { offset: size - length, length };
-  }
-  return { offset: asked.offset, length: Math.min(asked.length ?? size - asked.offset, size - asked.offset) };
+  return resolveRange(key, NAME, size, asked);
 }
 
 function r2Code(err: unknown): number | undefined {

@@ -14,8 +14,9 @@ import {
 } from "./driver.ts";
 import { S3RequestError, S3ResponseError } from "./s3-errors.ts";
 import { headObject } from "./s3-objects.ts";
-import { bytesPayload, dateOf, md5Hex, NAME, noAttempts, payload, unquote, type S3Call, type S3Connection } from "./s3-request.ts";
+import { bytesPayload, dateOf, NAME, noAttempts, payload, unquote, type S3Call, type S3Connection } from "./s3-request.ts";
 import { buildXml, child, children, text, type XmlElement } from "./s3-xml.ts";
+import { md5Hex } from "./workerd-body.ts";
 
 /**
  * The store's clock (Initiated of ListMultipartUploads) is compared with ours through its Date

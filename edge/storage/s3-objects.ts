@@ -16,8 +16,9 @@ import {
   type PutOptions,
 } from "./driver.ts";
 import { S3RequestError, S3ResponseError } from "./s3-errors.ts";
-import { dateOf, infoFrom, md5, md5Hex, NAME, noAttempts, payload, unquote, type Payload, type S3Call, type S3Connection } from "./s3-request.ts";
+import { dateOf, infoFrom, NAME, noAttempts, payload, unquote, type Payload, type S3Call, type S3Connection } from "./s3-request.ts";
 import { buildXml, child, children, text } from "./s3-xml.ts";
+import { isSameBody, md5 } from "./workerd-body.ts";
 
 /** DeleteObjects takes at most this many keys. */
 const DELETE_BATCH = 1000;
@@ -106,12 +107,7 @@ async function putOnce(s3: S3Connection, key: string, data: Payload, headers: Re
   return { key, size: data.length, etag: unquote(response.headers.get("etag") ?? ""), modified: dateOf(response.headers) };
 }
 
-/**
- * Whether `bytes` is what the store holds at `key`: after a conditional PutObject whose first
- * answer was lost, the retry's 412 may be our own write. The ETag of a single PutObject is the
- * body's MD5 on AWS, R2 and MinIO; a store whose ETag is something else (SSE-KMS) has the
- * object read back and compared.
- */
+/** Whether `bytes` is what the store holds at `key` (./workerd-body.ts isSameBody). */
 async function holds(s3: S3Connection, key: string, bytes: Uint8Array): Promise<ObjectInfo | undefined> {
   let info: ObjectInfo;
   try {
@@ -120,11 +116,8 @@ async function holds(s3: S3Connection, key: string, bytes: Uint8Array): Promise<
     if (err instanceof PathNotFoundError) return undefined;
     throw err;
   }
-  if (info.size !== bytes.length) return undefined;
-  if (info.etag === (await md5Hex(bytes))) return info;
-  const got = await getObject(s3, key);
-  const stored = new Uint8Array(await new Response(got.body).arrayBuffer());
-  return stored.length === bytes.length && stored.every((b, i) => b === bytes[i]) ? info : undefined;
+  const readBack = async () => new Uint8Array(await new Response((await getObject(s3, key)).body).arrayBuffer());
+  return (await isSameBody(info, readBack, bytes)) ? info : undefined;
 }
 
 /** ListObjectsV2, one page of at most 1000 keys. */

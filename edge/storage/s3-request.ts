@@ -6,10 +6,11 @@
  * StorageUnavailableError.
  */
 import { AwsClient } from "aws4fetch";
-import { StorageUnavailableError, type ObjectInfo, type PutBody, type SizedStream, type StorageError } from "./driver.ts";
+import { StorageUnavailableError, type ObjectInfo, type PutBody, type StorageError } from "./driver.ts";
 import { parseRetryAfter, retrying, retryPolicy, type RetryPolicy } from "./retry.ts";
 import { isTransientS3, mayHaveTakenEffect, readS3Error, s3Failure, S3ResponseError, type S3ErrorContext } from "./s3-errors.ts";
 import { child, parseXml, type XmlElement } from "./s3-xml.ts";
+import { fixedLength } from "./workerd-body.ts";
 import type { S3DriverOptions } from "./s3.ts";
 
 /** The driver's name, in its errors. */
@@ -177,7 +178,7 @@ function sign(client: AwsClient, call: S3Call): Promise<Request> {
   let body: BodyInit | undefined;
   if (call.body) {
     body = "bytes" in call.body ? (call.body.bytes as Uint8Array<ArrayBuffer>) : call.body.stream;
-    // workerd sends the length of bytes or of a FixedLengthStream (sizedPayload) by itself; the
+    // workerd sends the length of bytes or of a FixedLengthStream (./workerd-body.ts) by itself; the
     // header also tells a wrapping `fetch` option (byte counting in tests) the length.
     headers["content-length"] = String(call.body.length);
   }
@@ -220,25 +221,13 @@ function startDeadline(operation: string, timeoutMs: number) {
 export function payload(body: PutBody): Payload {
   if (typeof body === "string") return bytesPayload(body);
   if (body instanceof Uint8Array) return { bytes: body, length: body.length };
-  return sizedPayload(body);
+  return { stream: fixedLength(body), length: body.length };
 }
 
 /** A string (an XML document) as UTF-8 bytes. */
 export function bytesPayload(s: string): Payload {
   const bytes = new TextEncoder().encode(s);
   return { bytes, length: bytes.length };
-}
-
-/**
- * A stream goes through a FixedLengthStream so that workerd sends a Content-Length instead of
- * chunked encoding: S3 refuses a PUT without one (411 MissingContentLength).
- */
-function sizedPayload(body: SizedStream): Payload {
-  const fixed = new FixedLengthStream(body.length);
-  void body.stream.pipeTo(fixed.writable).catch(() => {
-    // Surfaces as the request failing: the store sees a short body.
-  });
-  return { stream: fixed.readable as ReadableStream<Uint8Array>, length: body.length };
 }
 
 /** An object's info from a HEAD or GET answer. */
@@ -256,17 +245,6 @@ export function dateOf(headers: Headers): Date {
 /** An ETag as the interface carries it: no quotes, no weak prefix. */
 export function unquote(etag: string): string {
   return etag.replace(/^W\//, "").replace(/"/g, "");
-}
-
-/** MD5, which S3 uses for ETags and Content-MD5. */
-export async function md5(bytes: Uint8Array): Promise<Uint8Array> {
-  // Not in Web Crypto's standard list, but workerd offers it for exactly this use.
-  return new Uint8Array(await crypto.subtle.digest("MD5", bytes as Uint8Array<ArrayBuffer>));
-}
-
-/** MD5 in hex, as a single PutObject's ETag carries it. */
-export async function md5Hex(bytes: Uint8Array): Promise<string> {
-  return Array.from(await md5(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function encodeKey(key: string): string {
