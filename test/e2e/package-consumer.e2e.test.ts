@@ -19,18 +19,16 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, extname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { extname, join } from "node:path";
 import { promisify } from "node:util";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { dropFile, newIsolatedPage, seededBytes, sha256Digest } from "../browser/page-helpers.ts";
 import { launchChromium } from "../support/chromium.ts";
+import { installTarball, packedTarball, repoModules } from "../support/package-tarball.ts";
 import { startServer } from "../support/server-process.ts";
 
 const run = promisify(execFile);
-const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const repoModules = join(repo, "node_modules");
 /** Plain Node, as a consumer's: TypeScript type stripping off, so nothing can lean on .ts files. */
 const NODE_JS_ONLY = ["--no-experimental-strip-types"];
 
@@ -38,19 +36,16 @@ let work = "";
 let app = "";
 
 beforeAll(async () => {
+  // npm pack runs prepack (scripts/build-package.mjs), as a publish would; once per run, shared
+  // with host-worker-example (test/support/package-tarball.ts).
+  const tarball = await packedTarball(inject("stateDir"));
   work = await mkdtemp(join(tmpdir(), "edge-upload-consumer-"));
-  // npm pack runs prepack (scripts/build-package.mjs), as a publish would.
-  await run("npm", ["pack", "--pack-destination", work, "--silent"], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
-  const tarball = (await readdir(work)).find((name) => name.endsWith(".tgz"));
-  if (!tarball) throw new Error(`npm pack left no tarball in ${work}`);
   app = join(work, "app");
   await mkdir(app);
+  await writeFile(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }, null, 2));
   // The package's dependencies come from this repo's node_modules (links): offline and fast.
-  const ours = JSON.parse(await readFile(join(repo, "package.json"), "utf8")) as { dependencies: Record<string, string> };
-  const dependencies = Object.fromEntries(Object.keys(ours.dependencies).map((name) => [name, `file:${join(repoModules, name)}`]));
-  await writeFile(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies }, null, 2));
-  await run("npm", ["install", join(work, tarball), "--offline", "--no-audit", "--no-fund", "--ignore-scripts"], { cwd: app });
-}, 240_000);
+  await installTarball(app, tarball);
+}, 300_000);
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
