@@ -16,11 +16,12 @@ export interface HashInput {
   onStart?(resumedAt: number | undefined): void;
   onProgress?(offset: number, bytesRead: number): void;
   /**
-   * Browsers: keep a copy of the file in this browser while hashing it (staging/), written ahead
-   * of the hash. Hashers without it (Node) ignore it and never call onStage.
+   * Browsers: keep a copy of the file in this browser (staging/), written beside the hash, never
+   * behind a stored checkpoint, and finished after the hash if need be. Hashers without it (Node)
+   * ignore it and never call onStage.
    */
   stage?: boolean;
-  /** What became of the copy, before the result. */
+  /** What became of the copy; it may end after the result (a copy slower than the hash). */
   onStage?(event: StageEvent): void;
 }
 

@@ -1,10 +1,12 @@
 /**
  * The browser's hasher: one Web Worker per running hash. It hashes the File's bytes, which its
  * reader worker sends it (reader.ts), with hash-wasm and checkpoints into IndexedDB
- * (persist/idb.ts; job.ts does the work). Bundled by Vite from
+ * (persist/idb.ts; job.ts does the work), through the copier when the file is also copied. Bundled by Vite from
  * `new Worker(new URL("./hasher.worker.ts", import.meta.url))` in worker-hasher.ts.
  */
 import { createIdbCheckpointStore } from "../persist/idb.ts";
+import type { CopierInbound } from "../staging/copier.ts";
+import type { CheckpointStore } from "./checkpoint.ts";
 import { DEFAULT_SLICE_SIZE, runHashJob } from "./job.ts";
 import { portChunks } from "./reader.ts";
 import type { WorkerRequest, WorkerResponse } from "./worker-hasher.ts";
@@ -16,6 +18,20 @@ declare const self: {
 };
 
 const controller = new AbortController();
+const idb = createIdbCheckpointStore();
+
+/**
+ * While the file is copied (staging/copier.ts), checkpoints go to the copier, which stores each
+ * once the copy holds its offset: the hash never waits for the copy, and the copy is never behind
+ * a stored checkpoint. Reading and dropping a checkpoint stay here.
+ */
+function viaCopier(copier: MessagePort): CheckpointStore {
+  return {
+    get: idb.get,
+    delete: idb.delete,
+    set: async (_key, checkpoint) => copier.postMessage({ type: "checkpoint", checkpoint } satisfies CopierInbound),
+  };
+}
 
 self.onmessage = (event) => {
   const msg = event.data;
@@ -23,27 +39,28 @@ self.onmessage = (event) => {
     controller.abort();
     return;
   }
-  const { key, file, reader, checkpointInterval, rate } = msg;
+  const { key, file, reader, copier, checkpointInterval, rate } = msg;
   runHashJob({
     key,
     size: file.size,
     read: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
     // 3 buffers of 4 MiB: one being hashed, two being filled (measured: enough to never wait).
-    // The copy's progress (staging/) comes in order with the bytes, so it reaches the page before the result.
-    chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, 3, (stage) => self.postMessage({ type: "stage", event: stage })),
-    checkpoints: createIdbCheckpointStore(),
+    chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, 3),
+    checkpoints: copier ? viaCopier(copier) : idb,
     checkpointInterval,
     rate,
     signal: controller.signal,
     onStart: (resumedAt) => self.postMessage({ type: "start", resumedAt }),
     onProgress: (offset, bytesRead) => self.postMessage({ type: "progress", offset, bytesRead }),
-  }).then(
-    (result) => self.postMessage({ type: "result", result }),
-    (error: unknown) =>
-      self.postMessage({
-        type: "error",
-        name: error instanceof Error ? error.name : "Error",
-        message: error instanceof Error ? error.message : String(error),
-      }),
-  );
+  })
+    .finally(() => copier?.postMessage({ type: "end" } satisfies CopierInbound))
+    .then(
+      (result) => self.postMessage({ type: "result", result }),
+      (error: unknown) =>
+        self.postMessage({
+          type: "error",
+          name: error instanceof Error ? error.name : "Error",
+          message: error instanceof Error ? error.message : String(error),
+        }),
+    );
 };

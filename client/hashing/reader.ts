@@ -8,29 +8,16 @@
  * transferred (not copied) to the hasher and back: the hasher thread only hashes.
  *
  * Protocol on the port: hasher -> reader `start` (offset, buffer size, buffers in flight) and
- * `free` (a hashed buffer returned); reader -> hasher `chunk`, `end` or `error`, and `stage`
- * (what became of the file's copy in this browser, staging/stager.ts) in order with the chunks:
- * each buffer is written into the copy before it is sent, so the copy is never behind the hash.
+ * `free` (a hashed buffer returned); reader -> hasher `chunk`, `end` or `error`. The copy kept in
+ * this browser is not the reader's business: a copier worker reads the file for it (staging/).
  */
-import type { StageEvent, StageRequest } from "../staging/opfs.ts";
-import { type Stager, startStaging } from "../staging/stager.ts";
-
-/** Buffers the reader may fill ahead beyond the hasher's ask while it also writes the copy. */
-const STAGING_EXTRA_BUFFERS = 3;
 
 export type ReaderRequest = { type: "start"; offset: number; bufferSize: number; buffers: number } | { type: "free"; buffer: ArrayBuffer };
 
-export type ReaderResponse =
-  | { type: "chunk"; buffer: ArrayBuffer; length: number }
-  | { type: "end" }
-  | { type: "stage"; event: StageEvent }
-  | { type: "error"; name: string; message: string };
+export type ReaderResponse = { type: "chunk"; buffer: ArrayBuffer; length: number } | { type: "end" } | { type: "error"; name: string; message: string };
 
-/**
- * Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers`
- * ahead; with `stage`, also keeps the copy of the file in this browser (staging/).
- */
-export function serveFile(file: Blob, port: MessagePort, stage?: StageRequest): void {
+/** Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers` ahead. */
+export function serveFile(file: Blob, port: MessagePort): void {
   const free: ArrayBuffer[] = [];
   let credits = 0;
   let wake: (() => void) | undefined;
@@ -42,9 +29,7 @@ export function serveFile(file: Blob, port: MessagePort, stage?: StageRequest): 
       wake?.();
       return;
     }
-    // Staging puts a synchronous OPFS write (and a flush at each save point) between two reads:
-    // a few more buffers ahead absorb those stalls so the hasher does not wait on one.
-    credits = msg.buffers + (stage ? STAGING_EXTRA_BUFFERS : 0);
+    credits = msg.buffers;
     pump(msg.offset, msg.bufferSize).catch((error: unknown) =>
       port.postMessage({
         type: "error",
@@ -54,21 +39,14 @@ export function serveFile(file: Blob, port: MessagePort, stage?: StageRequest): 
       } satisfies ReaderResponse),
     );
   };
-  const report = (event: StageEvent) => port.postMessage({ type: "stage", event } satisfies ReaderResponse);
   async function pump(offset: number, size: number) {
-    const stager: Stager | undefined = stage ? await startStaging(stage, file, offset, report) : undefined;
     const fill = filler(file.slice(offset).stream());
-    for (let at = offset; ; ) {
+    for (;;) {
       while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
       credits--;
       const { buffer, length } = await fill(free.pop() ?? new ArrayBuffer(size));
-      if (length > 0) await stager?.write(new Uint8Array(buffer, 0, length), at);
-      at += length;
       if (length > 0) port.postMessage({ type: "chunk", buffer, length } satisfies ReaderResponse, [buffer]);
-      if (length < size) {
-        await stager?.end(at, file.size);
-        return port.postMessage({ type: "end" } satisfies ReaderResponse);
-      }
+      if (length < size) return port.postMessage({ type: "end" } satisfies ReaderResponse);
     }
   }
 }
@@ -76,8 +54,9 @@ export function serveFile(file: Blob, port: MessagePort, stage?: StageRequest): 
 /**
  * Fills whole buffers from a byte stream; a short fill means the end. A BYOB reader writes
  * straight into the buffer (no chunk allocations); streams without one get their chunks copied.
+ * The copier (staging/copier.ts) reads the file with it too.
  */
-function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer) => Promise<{ buffer: ArrayBuffer; length: number }> {
+export function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer) => Promise<{ buffer: ArrayBuffer; length: number }> {
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = stream.getReader({ mode: "byob" });
@@ -115,13 +94,7 @@ function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer) => Pr
  * until the next one is asked for (its buffer then goes back to the reader); leaving early
  * closes the port.
  */
-export async function* portChunks(
-  port: MessagePort,
-  offset: number,
-  bufferSize: number,
-  buffers: number,
-  onStage?: (event: StageEvent) => void,
-): AsyncGenerator<Uint8Array> {
+export async function* portChunks(port: MessagePort, offset: number, bufferSize: number, buffers: number): AsyncGenerator<Uint8Array> {
   const queue: ReaderResponse[] = [];
   let wake: (() => void) | undefined;
   port.onmessage = (event: MessageEvent<ReaderResponse>) => {
@@ -134,10 +107,6 @@ export async function* portChunks(
       while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       const msg = queue.shift()!;
       if (msg.type === "end") return;
-      if (msg.type === "stage") {
-        onStage?.(msg.event);
-        continue;
-      }
       if (msg.type === "error") throw Object.assign(new Error(`reading the file failed: ${msg.message}`), { name: msg.name });
       yield new Uint8Array(msg.buffer, 0, msg.length);
       port.postMessage({ type: "free", buffer: msg.buffer } satisfies ReaderRequest, [msg.buffer]);

@@ -3,16 +3,14 @@
  * hasher worker over the port it is given (reader.ts). Started with the hasher by
  * worker-hasher.ts and terminated with it.
  */
-import type { StageRequest } from "../staging/opfs.ts";
 import { serveFile } from "./reader.ts";
 
-/** The one message the reader gets: the file, the port to its hasher, and whether to keep a copy (staging/). */
+/** The one message the reader gets: the file and the port to its hasher. */
 export interface ReaderStart {
   file: Blob;
   port: MessagePort;
-  stage?: StageRequest;
 }
 
 declare const self: { onmessage: ((event: MessageEvent<ReaderStart>) => void) | null };
 
-self.onmessage = (event) => serveFile(event.data.file, event.data.port, event.data.stage);
+self.onmessage = (event) => serveFile(event.data.file, event.data.port);

@@ -1,21 +1,24 @@
 /**
  * The browser Hasher: per running hash a dedicated module Worker that hashes and one that reads
  * the file for it (both terminated when it ends), and main-thread access to the worker's
- * checkpoint database for peek/forget.
+ * checkpoint database for peek/forget. With `stage`, a third worker copies the file into this
+ * browser (staging/copier.ts) beside them: it stores the hasher's checkpoints as the copy reaches
+ * them, and outlives a finished hash until the copy is whole (a pause, an error or forget() ends it).
  */
 import { createIdbCheckpointStore } from "../persist/idb.ts";
 import { checkCheckpoint } from "./checkpoint.ts";
-import type { Hasher, HashRun } from "./hasher.ts";
+import type { HashInput, Hasher, HashRun } from "./hasher.ts";
 import { DEFAULT_CHECKPOINT_INTERVAL, type HashJobResult } from "./job.ts";
 import type { ReaderStart } from "./reader.worker.ts";
-import type { StageEvent } from "../staging/opfs.ts";
+import type { CopierResponse, CopierStart } from "../staging/copier.worker.ts";
 
-export type WorkerRequest = { type: "hash"; key: string; file: Blob; reader: MessagePort; checkpointInterval?: number; rate?: number } | { type: "pause" };
+export type WorkerRequest =
+  | { type: "hash"; key: string; file: Blob; reader: MessagePort; copier?: MessagePort; checkpointInterval?: number; rate?: number }
+  | { type: "pause" };
 
 export type WorkerResponse =
   | { type: "start"; resumedAt: number | undefined }
   | { type: "progress"; offset: number; bytesRead: number }
-  | { type: "stage"; event: StageEvent }
   | { type: "result"; result: HashJobResult }
   | { type: "error"; name: string; message: string };
 
@@ -51,6 +54,36 @@ const takeSpare = (): Workers => {
   return w;
 };
 
+/** The copier of each key being copied; one at a time per key (the copy's file takes one writer). */
+const copiers = new Map<string, Worker>();
+
+function endCopier(key: string, copier?: Worker): void {
+  const running = copiers.get(key);
+  if (!running || (copier && running !== copier)) return;
+  running.terminate();
+  copiers.delete(key);
+}
+
+/** Starts the copier of `input` (terminating an older one of the key); returns the port for the hasher's checkpoints. */
+function startCopier(input: HashInput): MessagePort {
+  endCopier(input.key);
+  const copier = new Worker(new URL("../staging/copier.worker.ts", import.meta.url), { type: "module", name: "edge-upload-copier" });
+  copiers.set(input.key, copier);
+  const channel = new MessageChannel();
+  // Committed at the hasher's save step (half its checkpoint interval), so each checkpoint is stored soon after it is taken.
+  const step = Math.max(1, Math.floor((input.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL) / 2));
+  copier.postMessage({ file: input.file, key: input.key, step, hasher: channel.port2 } satisfies CopierStart, [channel.port2]);
+  copier.onmessage = (event: MessageEvent<CopierResponse>) => {
+    if (event.data.type === "stage") input.onStage?.(event.data.event);
+    else endCopier(input.key, copier);
+  };
+  copier.onerror = () => {
+    endCopier(input.key, copier);
+    input.onStage?.({ kind: "stopped", why: "unavailable" });
+  };
+  return channel.port1;
+}
+
 export function createWorkerHasher(): Hasher {
   const checkpoints = createIdbCheckpointStore();
   spare ??= spawn();
@@ -58,29 +91,29 @@ export function createWorkerHasher(): Hasher {
     start(input): HashRun {
       const { worker, reader } = takeSpare();
       const channel = new MessageChannel();
-      // The copy is committed at the hasher's save step (half its checkpoint interval): never behind a checkpoint.
-      const step = Math.max(1, Math.floor((input.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL) / 2));
-      const start: ReaderStart = { file: input.file, port: channel.port2, ...(input.stage ? { stage: { key: input.key, step } } : {}) };
-      reader.postMessage(start, [channel.port2]);
-      const stop = () => {
+      reader.postMessage({ file: input.file, port: channel.port2 } satisfies ReaderStart, [channel.port2]);
+      const copierPort = input.stage ? startCopier(input) : undefined;
+      const copier = copiers.get(input.key);
+      const stop = (finished: boolean) => {
         worker.terminate();
         reader.terminate();
         spare ??= spawn();
+        // A finished hash leaves the copier to finish the copy; a paused or failed one takes it along.
+        if (!finished) endCopier(input.key, copier);
       };
       const result = new Promise<HashJobResult>((resolve, reject) => {
         worker.onmessage = (event: MessageEvent<WorkerResponse>) => {
           const msg = event.data;
           if (msg.type === "start") input.onStart?.(msg.resumedAt);
           else if (msg.type === "progress") input.onProgress?.(msg.offset, msg.bytesRead);
-          else if (msg.type === "stage") input.onStage?.(msg.event);
           else {
-            stop();
+            stop(msg.type === "result" && msg.result.kind === "done");
             if (msg.type === "result") resolve(msg.result);
             else reject(Object.assign(new Error(msg.message), { name: msg.name }));
           }
         };
         worker.onerror = reader.onerror = (event) => {
-          stop();
+          stop(false);
           reject(new Error(`hasher worker failed: ${event.message}`));
         };
       });
@@ -89,13 +122,18 @@ export function createWorkerHasher(): Hasher {
         key: input.key,
         file: input.file,
         reader: channel.port1,
+        ...(copierPort ? { copier: copierPort } : {}),
         checkpointInterval: input.checkpointInterval,
         rate: input.rate,
       };
-      worker.postMessage(request, [channel.port1]);
+      worker.postMessage(request, copierPort ? [channel.port1, copierPort] : [channel.port1]);
       return { result, pause: () => worker.postMessage({ type: "pause" } satisfies WorkerRequest) };
     },
     peek: async (key, size) => checkCheckpoint(await checkpoints.get(key), size),
-    forget: (key) => checkpoints.delete(key),
+    // The upload is done or cancelled: its copy is not wanted any more, nor a checkpoint the copier would store.
+    forget: async (key) => {
+      endCopier(key);
+      await checkpoints.delete(key);
+    },
   };
 }

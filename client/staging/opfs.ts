@@ -1,29 +1,22 @@
 /**
  * The copy of a file kept in this browser's origin private file system (OPFS), one file per
- * upload key in the directory `edge-upload-staged`. This part runs where the bytes are: the
- * hasher's reader worker (hashing/reader.ts) writes each buffer it read into the copy before the
- * hasher gets it, and commits the copy at least every half checkpoint interval, so the copy is
- * never behind the hash (a checkpoint at offset X exists only once the copy durably holds X bytes).
+ * upload key in the directory `edge-upload-staged`. This part is the layout and the writing; the
+ * copier worker (copier.ts) copies the file with it, beside the hasher, and commits the copy at
+ * the hasher's save step: a checkpoint at offset X is stored only once the copy durably holds X bytes.
  *
  * Two ways to write, chosen by what the browser has:
  * - `createSyncAccessHandle` (Chromium, Firefox >= 111, Safari >= 15.2; dedicated workers only):
  *   synchronous writes straight into the file, `flush()` to commit. Cheap, in place.
- * - `createWritable` elsewhere: writes land in a swap file and only a `close()` makes them the
- *   file's, so committing means closing and opening again with `keepExistingData` (which copies
- *   the file in Chromium: a cost that grows with the copy, paid only where sync handles are missing).
+ * - `createWritable` elsewhere (and in WebKitGTK, whose backend refuses sync handles): writes land
+ *   in a swap file and only a `close()` makes them the file's, so committing means closing and
+ *   opening again with `keepExistingData` (which copies the file: a cost that grows with the copy,
+ *   paid only where sync handles are missing; WebKitGTK 2.50 copied at 20-40 MB/s that way).
  */
 
 /** The OPFS directory the copies live in; renaming it strands the copies deployed pages wrote. */
 export const STAGE_DIR = "edge-upload-staged";
 
-/** What the reader is asked to do besides reading: keep a copy of the file under `key`. */
-export interface StageRequest {
-  key: string;
-  /** Commit the copy at least every this many bytes (the hasher's save step: half its checkpoint interval). */
-  step: number;
-}
-
-/** What became of the copy, reported in order with the bytes (the hasher forwards it to the page). */
+/** What became of the copy, as the copier reports it to the page. */
 export type StageEvent =
   | { kind: "written"; offset: number } // the copy durably holds [0, offset)
   | { kind: "whole" } // the whole file is kept
@@ -70,14 +63,40 @@ export async function openSink(key: string): Promise<StageSink | undefined> {
   if (!dir) return undefined;
   const handle = await dir.getFileHandle(key, { create: true });
   const sync = (handle as unknown as { createSyncAccessHandle?: () => Promise<SyncAccessHandle> }).createSyncAccessHandle;
-  if (typeof sync === "function") return syncSink(await unlocked(() => sync.call(handle)));
+  if (typeof sync === "function" && (await syncHandlesWork())) return syncSink(await unlocked(() => sync.call(handle)));
   if (typeof handle.createWritable === "function") return writableSink(handle);
   return undefined;
 }
 
+let syncWorks: Promise<boolean> | undefined;
+
 /**
- * A pause or a finished hash terminates the reader worker that held the copy's access handle;
- * the browser releases that lock a moment later, so a run started right after may find it still
+ * Whether `createSyncAccessHandle` works here, asked once per worker of a throwaway file. WebKitGTK
+ * (2.50) has the method but its storage backend refuses it (NotSupportedError: "Backend does not
+ * support this operation"), and the file it was refused on then refuses `createWritable` too in
+ * that worker (InvalidStateError): asked of the copy itself, the copy would be lost for this run.
+ */
+function syncHandlesWork(): Promise<boolean> {
+  syncWorks ??= (async () => {
+    const root = await navigator.storage.getDirectory();
+    const name = `edge-upload-probe-${Math.random().toString(36).slice(2)}`;
+    const file = await root.getFileHandle(name, { create: true });
+    try {
+      const open = (file as unknown as { createSyncAccessHandle: () => Promise<SyncAccessHandle> }).createSyncAccessHandle;
+      (await open.call(file)).close();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await root.removeEntry(name).catch(() => undefined);
+    }
+  })().catch(() => false);
+  return syncWorks;
+}
+
+/**
+ * A pause or forget() terminates the copier worker that held the copy's access handle; the
+ * browser releases that lock a moment later, so a run started right after may find it still
  * held (NoModificationAllowedError). It is tried again for up to ~2 s before staging gives up.
  */
 async function unlocked<T>(open: () => Promise<T>): Promise<T> {
@@ -121,8 +140,11 @@ async function writableSink(handle: FileSystemFileHandle): Promise<StageSink> {
   };
 }
 
-/** Removes the copy of `key`; absent is fine, and so is a copy another worker still holds (the next start-up sweeps it). */
+/**
+ * Removes the copy of `key`; absent is fine. A copier just terminated may still hold the file for a
+ * moment (tried again for ~2 s); one that holds it longer leaves it to the next start-up's sweep.
+ */
 export async function removeCopy(key: string): Promise<void> {
   const dir = await stageDirectory(false).catch(() => undefined);
-  await dir?.removeEntry(key).catch(() => undefined);
+  await unlocked(() => dir?.removeEntry(key) ?? Promise.resolve()).catch(() => undefined);
 }

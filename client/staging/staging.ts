@@ -1,6 +1,6 @@
 /**
- * The page's side of the copies kept in this browser (opfs.ts has the layout, stager.ts the
- * writing in the reader worker): whether a file may be copied (limit, quota), the copy as the
+ * The page's side of the copies kept in this browser (opfs.ts has the layout, copier.ts the
+ * writing in a worker of its own): whether a file may be copied (limit, quota), the copy as the
  * file it stands for after a crash (checked against the upload's fingerprint first), and removal.
  *
  * Why: without a FileSystemFileHandle (Firefox, WebKit, or any file from a plain

@@ -129,7 +129,7 @@ async function uploadThenKill(profile: string, spec: FileSpec): Promise<{ key: s
   proxy.setGate(forwardedBefore + GATE);
   await chooseFile(page, spec);
   await proxy.waitForForwarded(forwardedBefore + GATE);
-  await row(page, spec.name, `[data-staged="true"]`).waitFor({ timeout: 60_000 });
+  await row(page, spec.name, `[data-staged="true"][data-state="uploading"]`).waitFor({ timeout: 60_000 });
   const r = row(page, spec.name);
   await expect(r.locator(".upload__staged").innerText()).resolves.toBe("Kept in this browser so it can continue after a crash.");
   const key = (await hook(r, "data-key")) ?? "";
