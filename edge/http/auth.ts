@@ -35,6 +35,11 @@ function hmacKey(secret: string): Promise<CryptoKey> {
   return key;
 }
 
+/** Seconds since the epoch: the clock of tokens and signed blob links. */
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
 /** Signs a token for `payload` (exp in seconds since the epoch). */
 export async function signToken(secret: string, payload: TokenPayload): Promise<string> {
   const body = base64url(encoder.encode(JSON.stringify({ ns: payload.ns, exp: payload.exp })));

@@ -9,14 +9,46 @@
  * it), `Content-Disposition: attachment` (with the uploader's file name when known, edge/registry/blob-meta.ts),
  * and `Vary: Authorization`, since the same URL answers differently per namespace.
  */
-import type { MiddlewareHandler } from "hono";
-import { formatReprDigest, type Sha256Digest } from "../../shared/digest.ts";
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import { formatReprDigest, parseDigest, type Sha256Digest } from "../../shared/digest.ts";
+import { verifyBlobUrl } from "../blob-url.ts";
 import { contentDisposition, readBlobMeta } from "../registry/blob-meta.ts";
 import type { Env } from "../env.ts";
+import type { AppEnv } from "./app.ts";
+import { nowSeconds } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { isLinked, openBlob } from "../registry/blobs.ts";
+import { isValidNamespace } from "../registry/paths.ts";
 import { driverFor } from "../storage/from-env.ts";
 import { InvalidRangeError, PathNotFoundError } from "../storage/driver.ts";
+
+/**
+ * Registers /blobs: the hardening around everything (auth failures included), then the caller's
+ * own `authenticate`, or a signed link (edge/blob-url.ts), which is its own grant.
+ */
+export function registerBlobRoutes(app: Hono<AppEnv>, authenticate: MiddlewareHandler<AppEnv>): void {
+  app.use("/blobs/*", blobResponseHeaders);
+  app.use("/blobs/*", (c, next) => (c.req.query("sig") !== undefined ? next() : authenticate(c, next)));
+  app.get("/blobs/:ref", getBlob);
+}
+
+/** GET|HEAD /blobs/:ref, in the caller's namespace or the one a signed link names. */
+async function getBlob(c: Context<AppEnv>): Promise<Response> {
+  const digest = parseDigest(c.req.param("ref") ?? "");
+  if (c.req.query("sig") !== undefined) {
+    // The same 403 for a tampered, foreign, expired or unknown link: it tells nothing.
+    const secret = c.get("config").secret;
+    const result =
+      digest && secret
+        ? await verifyBlobUrl(secret, digest, { ns: c.req.query("ns"), exp: c.req.query("exp"), sig: c.req.query("sig") }, nowSeconds())
+        : undefined;
+    if (!result?.ok || !isValidNamespace(result.namespace)) throw new ApiError(403, "FORBIDDEN", "link invalid or expired");
+    if (!digest) throw new ApiError(404, "BLOB_UNKNOWN", "blob unknown");
+    return readLinkedBlob(c.get("uploadEnv"), result.namespace, digest, c.req.raw);
+  }
+  if (!digest) throw new ApiError(404, "BLOB_UNKNOWN", "blob unknown");
+  return readLinkedBlob(c.get("uploadEnv"), c.get("namespace"), digest, c.req.raw);
+}
 
 /** A resolved range of a blob of known size: first byte and length, both within the blob. */
 export interface ResolvedRange {
@@ -70,7 +102,7 @@ export function resolveRange(header: string | null | undefined, size: number): R
  * cacheable and as renderable as the blob): it runs around auth and the route. Error answers are
  * also `no-store`, so a 404 seen before an upload finished is not served after.
  */
-export const blobResponseHeaders: MiddlewareHandler = async (c, next) => {
+const blobResponseHeaders: MiddlewareHandler = async (c, next) => {
   await next();
   // Responses from fetch() or a Durable Object have immutable headers: copy before touching.
   const res = new Response(c.res.body, c.res);
@@ -92,7 +124,7 @@ function notSatisfiable(headers: Headers, size: number): ApiError {
  * (304 whatever the Range), then Range for GET only (HEAD ignores it, section 14.2), with
  * If-Range deciding whether the Range counts.
  */
-export async function readLinkedBlob(env: Env, namespace: string, digest: Sha256Digest, request: Request): Promise<Response> {
+async function readLinkedBlob(env: Env, namespace: string, digest: Sha256Digest, request: Request): Promise<Response> {
   const driver = driverFor(env);
   // The meta read runs beside the link check; it is used only once the link is confirmed.
   const [linked, meta] = await Promise.all([isLinked(driver, namespace, digest), readBlobMeta(driver, namespace, digest)]);
