@@ -1,6 +1,7 @@
 /**
  * Shared pieces of the chaos suite (issue 14; test/unit/chaos-*.test.ts, `npm run chaos`): the
- * budget read from the environment, a sleep that counts event-loop turns, a driver layer that
+ * budget read from the environment, the test that runs the schedules (or replays one), the
+ * arbitraries both levels draw from, a sleep that counts event-loop turns, a driver layer that
  * knows which multipart uploads are still open, the storage invariants checked after every step,
  * and the figures a run prints.
  *
@@ -9,13 +10,16 @@
  */
 import { listKeys } from "../../edge/registry/blobs.ts";
 import { createHash } from "node:crypto";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
+import fc from "fast-check";
+import { afterAll, expect, test } from "vitest";
 import { type Sha256Digest } from "../../shared/digest.ts";
 import { blobDataPath, blobsPrefix, uploadInfoPath, uploadPrefix } from "../../edge/registry/paths.ts";
 import { readLink } from "../../edge/registry/blobs.ts";
 import { readAll } from "../../edge/storage/body.ts";
 import { PathNotFoundError, type MultipartUpload, type StorageDriver } from "../../edge/storage/driver.ts";
-import { FAULT_KINDS, type FaultKind, type FaultStats } from "../../edge/storage/faulty.ts";
+import { createFaultyDriver, FAULT_KINDS, type FaultKind, type FaultRates, type FaultStats, type FaultyDriver } from "../../edge/storage/faulty.ts";
+import { createMemoryDriver } from "../../edge/storage/memory.ts";
 
 export const MiB = 1024 * 1024;
 /** The smallest part size the writer accepts: the most parts (and part boundaries) per byte. */
@@ -35,7 +39,7 @@ export interface ChaosBudget {
  * `CHAOS_RUNS` / `CHAOS_SEED` (set by scripts/chaos.mjs for long runs); the defaults keep each
  * file well under half a minute in `npm test`, with a fixed seed so a failure there replays.
  */
-export function chaosBudget(defaultRuns: number, defaultSeed = 20261114): ChaosBudget {
+function chaosBudget(defaultRuns: number, defaultSeed = 20261114): ChaosBudget {
   const runs = Number(process.env.CHAOS_RUNS ?? defaultRuns);
   const seed = Number(process.env.CHAOS_SEED ?? defaultSeed);
   if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`CHAOS_RUNS must be a positive integer, got ${process.env.CHAOS_RUNS}`);
@@ -49,6 +53,202 @@ export function chaosBudget(defaultRuns: number, defaultSeed = 20261114): ChaosB
  */
 export async function tickSleep(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** What every schedule of either level has: the store profile, fault rates and a seed. */
+export interface BaseSchedule {
+  store: "r2" | "s3";
+  rates: FaultRates;
+  seed: number;
+}
+
+/**
+ * The level's one test: the budget's schedules drawn from `schedules` (fast-check, fixed seed), or
+ * with CHAOS_REPLAY=<file> the one saved schedule in it (one test either way, none skipped); then
+ * the figures printed and appended to the report under `report`.
+ */
+export function chaosTest<S extends BaseSchedule>(o: {
+  /** What runs under chaos, as the test and the figures name it. */
+  subject: string;
+  level: number;
+  /** The level's name in the CHAOS_REPORT lines (scripts/chaos.mjs). */
+  report: string;
+  /** Schedules per run when CHAOS_RUNS does not say. */
+  defaultRuns: number;
+  figures: ChaosFigures;
+  schedules: fc.Arbitrary<S>;
+  run(schedule: S): Promise<string[]>;
+}): void {
+  const { figures } = o;
+  const budget = chaosBudget(o.defaultRuns);
+  const replay = process.env.CHAOS_REPLAY;
+  test(replay !== undefined ? "replay of one schedule (CHAOS_REPLAY)" : `${o.subject} under chaos: ${budget.runs} schedules, seed ${budget.seed}`, {
+    timeout: 0,
+  }, async () => {
+    if (replay !== undefined) {
+      const s = JSON.parse(readFileSync(replay, "utf8")) as S;
+      expect(await o.run(s)).toEqual([]);
+      return;
+    }
+    await fc.assert(
+      fc.asyncProperty(o.schedules, async (s) => {
+        const violations = await o.run(s);
+        if (!budget.collect) expect(violations).toEqual([]);
+      }),
+      { seed: budget.seed, numRuns: budget.runs, endOnFailure: !budget.shrink },
+    );
+    expect(figures.violations).toEqual([]);
+  });
+  afterAll(() => {
+    console.log(figures.summary(`chaos, level ${o.level} (${o.subject}): seed ${budget.seed}, ${budget.runs} runs`));
+    figures.report(o.report);
+  });
+}
+
+/** A probability in steps of 0.001 (fast-check's doubles crowd near 0, which would inject nothing). */
+const probability = (max: number) => fc.integer({ min: 0, max: Math.round(max * 1000) }).map((n) => n / 1000);
+
+/** Failure, timeout, latency and stale-read rates of a schedule. */
+const faultRatesArb: fc.Arbitrary<FaultRates> = fc.record({
+  failBefore: probability(0.04),
+  failAfter: probability(0.04),
+  timeout: probability(0.01),
+  latency: probability(0.3),
+  stale: probability(0.1),
+});
+
+/**
+ * A schedule: the store profile and fault rates, the level's own fields, then a seed and one to
+ * three uploads (in this order, so that a seed keeps drawing the same schedules).
+ */
+export function scheduleArb<S extends BaseSchedule & { uploads: unknown[] }>(
+  own: { [K in Exclude<keyof S, keyof BaseSchedule | "uploads">]: fc.Arbitrary<S[K]> },
+  upload: fc.Arbitrary<S["uploads"][number]>,
+): fc.Arbitrary<S> {
+  return fc.record({
+    store: fc.constantFrom("r2", "s3"),
+    rates: faultRatesArb,
+    ...own,
+    seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+    uploads: fc.array(upload, { minLength: 1, maxLength: 3 }),
+  }) as unknown as fc.Arbitrary<S>;
+}
+
+/** Sizes around the part boundaries, where the writer's part logic turns. */
+export const PART_EDGE_SIZES = [0, 1, PART - 1, PART, PART + 1, 2 * PART, 2 * PART + 1];
+
+/** An upload's size: mostly small or at part edges, sometimes up to `largest`. */
+export function uploadSizeArb(edges: number[], largest: number): fc.Arbitrary<number> {
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.integer({ min: 0, max: 64 * 1024 }) },
+    { weight: 3, arbitrary: fc.constantFrom(...edges) },
+    { weight: 2, arbitrary: fc.integer({ min: 0, max: 2 * PART + 1000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: largest }) },
+  );
+}
+
+/** A step number up to `max`, or (`weightNull` times as likely) none. */
+export const maybeStep = (max: number, weightNull: number) =>
+  fc.oneof({ weight: weightNull, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max }) });
+
+/** What every upload of either level has; its fields come first, in this order, so a seed draws the same schedules. */
+export interface BaseUploadSpec {
+  size: number;
+  dataSeed: number;
+  /** Request body sizes, used in turn (each at least 1/20 of the upload, so big uploads take few steps). */
+  chunks: number[];
+  digestAt: "create" | "mid" | "finish" | "never";
+  /** Where a mid-upload declaration happens, as a share of the length. */
+  midAt: number;
+}
+
+export function baseUploadArbs(sizes: fc.Arbitrary<number>): { [K in keyof BaseUploadSpec]: fc.Arbitrary<BaseUploadSpec[K]> } {
+  return {
+    size: sizes,
+    dataSeed: fc.integer({ min: 1, max: 3 }), // few seeds: concurrent uploads of the same bytes meet at one blob
+    chunks: fc.array(fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 1, max: 3 * PART }), fc.constant(PART)), { minLength: 1, maxLength: 5 }),
+    digestAt: fc.constantFrom("create", "mid", "finish", "never"),
+    midAt: fc.integer({ min: 0, max: 100 }).map((n) => n / 100),
+  };
+}
+
+/** The size of the next request body: the spec's chunk sizes in turn, at least 1/20 of the upload. */
+export function nextChunkSize(u: BaseUploadSpec, n: number): number {
+  return Math.max(u.chunks[n % u.chunks.length] ?? 1, Math.ceil(u.size / 20));
+}
+
+export function hexBytes(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+/** One schedule's store and what it found so far. */
+export interface ScheduleRun {
+  /** The store itself (below every fault injector), tracking open multipart uploads. */
+  store: TrackedDriver;
+  /** The schedule's rates; stale reads only where a store may give them (S3-like), R2 is strongly consistent. */
+  rates: FaultRates;
+  /** Ids of multipart uploads whose creation answered the code (noteDelivered). */
+  delivered: Set<string>;
+  violations: string[];
+  /** Notes, once each, every blob-path key whose bytes do not hash to its digest. */
+  checkBlobs(): Promise<void>;
+  /**
+   * Lets what crashed processes still had in flight land, checks the blobs and the multipart uploads
+   * left open one last time, and returns the schedule's violations (judged into the figures).
+   */
+  end(): Promise<string[]>;
+}
+
+/** A fresh in-memory store for schedule `s` (with copy where S3 has it), counted in the figures. */
+export function startSchedule(figures: ChaosFigures, s: BaseSchedule): ScheduleRun {
+  const store = trackMultiparts(createMemoryDriver({ copy: s.store === "s3" }));
+  const verified = new Map<string, string>();
+  const delivered = new Set<string>();
+  const violations: string[] = [];
+  figures.schedules++;
+  const checkBlobs = async () => {
+    for (const b of await unverifiedBlobs(store, verified)) {
+      if (verified.has(`unverified:${b}`)) continue;
+      verified.set(`unverified:${b}`, "");
+      figures.unverified++;
+      violations.push(`unverified publication: ${b}`);
+    }
+  };
+  return {
+    store,
+    rates: s.store === "s3" ? s.rates : { ...s.rates, stale: 0 },
+    delivered,
+    violations,
+    checkBlobs,
+    async end() {
+      await tickSleep(50);
+      await checkBlobs();
+      const open = store.openMultiparts();
+      const known = open.filter((o) => delivered.has(o.uploadId));
+      figures.orphansOfLostAnswers += open.length - known.length;
+      if (known.length > 0)
+        violations.push(`multipart uploads left open that the code knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
+      return figures.judge(s, violations);
+    },
+  };
+}
+
+/**
+ * The storage of one "process" (a Durable Object lifetime) over the store: faults at `rates`, and
+ * with `crash` given, a crash at a random operation within the first `within` with chance `chance`.
+ * Without `crash`, no number is drawn for it.
+ */
+export function startProcess(store: StorageDriver, random: () => number, rates: FaultRates, crash?: { chance: number; within: number }): FaultyDriver {
+  const crashAt = crash && random() < crash.chance ? 1 + Math.floor(random() * crash.within) : undefined;
+  return createFaultyDriver(store, {
+    seed: Math.floor(random() * 2 ** 31),
+    rates,
+    maxLatencyMs: 3,
+    timeoutMs: 4,
+    staleWindow: 12,
+    sleep: tickSleep,
+    ...(crashAt === undefined ? {} : { crashAt }),
+  });
 }
 
 export interface OpenMultipart {
@@ -259,6 +459,12 @@ export class ChaosFigures {
   addStats(stats: FaultStats): void {
     this.operations += stats.operations;
     for (const k of FAULT_KINDS) this.faults[k] += stats.faults[k];
+  }
+
+  /** A process's storage is done with: its operations and faults, and whether it crashed. */
+  endProcess(proc: FaultyDriver): void {
+    this.addStats(proc.stats);
+    if (proc.crashed) this.crashes++;
   }
 
   /** The first schedule that met each unexpected error, to replay it. */

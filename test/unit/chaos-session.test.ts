@@ -19,36 +19,20 @@
  *   abandoned uploads after expiry and the alarm or the purge, no key is left under any upload,
  *   no session record is left for a removed upload, and no multipart upload the code knew is open.
  */
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { afterAll, beforeAll, expect, test, vi } from "vitest";
+import { afterAll, beforeAll, vi } from "vitest";
 import type { Sha256Digest } from "../../shared/digest.ts";
 import { ApiError } from "../../edge/http/errors.ts";
 import { isLinked } from "../../edge/registry/blobs.ts";
-import { createMemoryDriver } from "../../edge/storage/memory.ts";
-import { SimulatedCrash, createFaultyDriver, mulberry32, type FaultRates, type FaultyDriver } from "../../edge/storage/faulty.ts";
+import { SimulatedCrash, mulberry32, type FaultyDriver } from "../../edge/storage/faulty.ts";
 import type { SessionConfig } from "../../edge/upload/context.ts";
 import { ALARM_RETRY_MS, createMemorySessionStorage, type SessionStorage } from "../../edge/upload/record.ts";
 import { UploadSession, type UploadStatus, type WriteRequest } from "../../edge/upload/session.ts";
 import { seededBytes } from "../support/seeded.ts";
-import {
-  ChaosFigures,
-  MiB,
-  PART,
-  chaosBudget,
-  digestOf,
-  finishedProblems,
-  leftoverProblems,
-  noteDelivered,
-  sha256Hex,
-  tickSleep,
-  trackMultiparts,
-  unverifiedBlobs,
-  uploadIdOf,
-  type TrackedDriver,
-} from "../support/chaos.ts";
+import { ChaosFigures, chaosTest, noteDelivered, startProcess, startSchedule, tickSleep } from "../support/chaos.ts";
+import { type BaseSchedule, type BaseUploadSpec, baseUploadArbs, maybeStep, PART_EDGE_SIZES, uploadSizeArb, scheduleArb } from "../support/chaos.ts";
+import { digestOf, finishedProblems, hexBytes, leftoverProblems, MiB, nextChunkSize, PART, sha256Hex, uploadIdOf } from "../support/chaos.ts";
 
-const budget = chaosBudget(20);
 const TRACE = process.env.CHAOS_TRACE === "1";
 const figures = new ChaosFigures();
 const NAMESPACE = "chaos/session";
@@ -61,12 +45,7 @@ const config: SessionConfig = {
   bodyIdleTimeoutMs: 60_000,
 };
 
-interface UploadSpec {
-  size: number;
-  dataSeed: number;
-  chunks: number[];
-  digestAt: "create" | "mid" | "finish" | "never";
-  midAt: number;
+interface UploadSpec extends BaseUploadSpec {
   /** Send the first chunk with the POST (tus creation-with-upload). */
   withCreation: boolean;
   cancelAt: number | null;
@@ -76,35 +55,18 @@ interface UploadSpec {
   checksums: boolean;
 }
 
-interface Schedule {
-  store: "r2" | "s3";
-  rates: FaultRates;
+interface Schedule extends BaseSchedule {
   /** Chance that a session's storage dies at a random operation. */
   crashChance: number;
   /** Chance of a restart between two steps. */
   restartChance: number;
   /** Chance of firing the alarm before a step (and, half of those times, during it). */
   alarmChance: number;
-  seed: number;
   uploads: UploadSpec[];
 }
 
-const rate = (max: number) => fc.integer({ min: 0, max: Math.round(max * 1000) }).map((n) => n / 1000);
-const sizeArb = fc.oneof(
-  { weight: 3, arbitrary: fc.integer({ min: 0, max: 64 * 1024 }) },
-  { weight: 3, arbitrary: fc.constantFrom(0, 1, PART - 1, PART, PART + 1, 2 * PART, 2 * PART + 1) },
-  { weight: 2, arbitrary: fc.integer({ min: 0, max: 2 * PART + 1000 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: 20 * MiB }) },
-);
-const maybeStep = (max: number, weightNull: number) =>
-  fc.oneof({ weight: weightNull, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max }) });
-
 const uploadArb: fc.Arbitrary<UploadSpec> = fc.record({
-  size: sizeArb,
-  dataSeed: fc.integer({ min: 1, max: 3 }),
-  chunks: fc.array(fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 1, max: 3 * PART }), fc.constant(PART)), { minLength: 1, maxLength: 5 }),
-  digestAt: fc.constantFrom("create", "mid", "finish", "never"),
-  midAt: fc.integer({ min: 0, max: 100 }).map((n) => n / 100),
+  ...baseUploadArbs(uploadSizeArb(PART_EDGE_SIZES, 20 * MiB)),
   withCreation: fc.boolean(),
   cancelAt: maybeStep(12, 4),
   abandonAt: maybeStep(12, 6),
@@ -112,15 +74,14 @@ const uploadArb: fc.Arbitrary<UploadSpec> = fc.record({
   checksums: fc.boolean(),
 });
 
-const scheduleArb: fc.Arbitrary<Schedule> = fc.record({
-  store: fc.constantFrom("r2", "s3"),
-  rates: fc.record({ failBefore: rate(0.04), failAfter: rate(0.04), timeout: rate(0.01), latency: rate(0.3), stale: rate(0.1) }),
-  crashChance: fc.constantFrom(0, 0.1, 0.3),
-  restartChance: fc.constantFrom(0, 0.1, 0.3),
-  alarmChance: fc.constantFrom(0, 0.2, 0.5),
-  seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-  uploads: fc.array(uploadArb, { minLength: 1, maxLength: 3 }),
-});
+const schedules = scheduleArb<Schedule>(
+  {
+    crashChance: fc.constantFrom(0, 0.1, 0.3),
+    restartChance: fc.constantFrom(0, 0.1, 0.3),
+    alarmChance: fc.constantFrom(0, 0.2, 0.5),
+  },
+  uploadArb,
+);
 
 /** A durable storage that stops answering once its process died (a killed object writes nothing more). */
 function crashable(storage: SessionStorage, proc: () => FaultyDriver): SessionStorage {
@@ -163,31 +124,13 @@ function bodyOf(bytes: Uint8Array, cutAt: number | undefined): ReadableStream<Ui
   });
 }
 
-function hexBytes(hex: string): Uint8Array {
-  return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
-}
-
 /** The answer of one request as the client sees it: a status, an HTTP error, or nothing (crash, dropped body). */
 type Answer = { ok: UploadStatus } | { error: ApiError } | { none: true };
 
 async function runSchedule(s: Schedule): Promise<string[]> {
-  const store: TrackedDriver = trackMultiparts(createMemoryDriver({ copy: s.store === "s3" }));
-  const rates: FaultRates = s.store === "s3" ? s.rates : { ...s.rates, stale: 0 };
-  const verified = new Map<string, string>();
-  const delivered = new Set<string>();
-  const violations: string[] = [];
-  const random = mulberry32(s.seed);
+  const run = startSchedule(figures, s);
+  const { store, rates, delivered, checkBlobs, violations } = run;
   let clock = Date.now();
-  figures.schedules++;
-
-  const checkBlobs = async () => {
-    for (const b of await unverifiedBlobs(store, verified)) {
-      if (verified.has(`unverified:${b}`)) continue;
-      verified.set(`unverified:${b}`, "");
-      figures.unverified++;
-      violations.push(`unverified publication: ${b}`);
-    }
-  };
 
   /** One upload attempt: an id, its durable storage, and the session currently serving it. */
   class Attempt {
@@ -204,20 +147,10 @@ async function runSchedule(s: Schedule): Promise<string[]> {
     /** A new process: fresh fault wrapper (maybe with a crash point), a new session on the same stores. */
     restart(first = false, faults = true): void {
       if (!first) {
-        figures.addStats(this.proc.stats);
-        if (this.proc.crashed) figures.crashes++;
+        figures.endProcess(this.proc);
         this.proc.crash(); // whatever it still runs stops at its next storage call
       }
-      const crashAt = faults && this.random() < s.crashChance ? 1 + Math.floor(this.random() * 80) : undefined;
-      const proc = createFaultyDriver(store, {
-        seed: Math.floor(this.random() * 2 ** 31),
-        rates: faults ? rates : {},
-        maxLatencyMs: 3,
-        timeoutMs: 4,
-        staleWindow: 12,
-        sleep: tickSleep,
-        ...(crashAt === undefined ? {} : { crashAt }),
-      });
+      const proc = faults ? startProcess(store, this.random, rates, { chance: s.crashChance, within: 80 }) : startProcess(store, this.random, {});
       this.proc = proc;
       this.session = new UploadSession({
         driver: noteDelivered(proc, delivered),
@@ -250,8 +183,7 @@ async function runSchedule(s: Schedule): Promise<string[]> {
 
     /** Ends the last process's accounting. */
     close(): void {
-      figures.addStats(this.proc.stats);
-      if (this.proc.crashed) figures.crashes++;
+      figures.endProcess(this.proc);
     }
   }
 
@@ -370,7 +302,7 @@ async function runSchedule(s: Schedule): Promise<string[]> {
         const head = await judge("HEAD", await a.ask((session) => session.head(NAMESPACE)), false);
         if (head?.digest) outcome = "finished";
         else if (head) {
-          const want = Math.max(u.chunks[chunk++ % u.chunks.length] ?? 1, Math.ceil(u.size / 20));
+          const want = nextChunkSize(u, chunk++);
           const bytes = data.subarray(head.offset, Math.min(u.size, head.offset + want));
           const last = head.offset + bytes.length === u.size;
           const cutAt = rnd() < u.cutChance && bytes.length > 0 ? Math.floor(rnd() * bytes.length) : undefined;
@@ -438,36 +370,10 @@ async function runSchedule(s: Schedule): Promise<string[]> {
     if (attempt.storage.data.size > 0) violations.push(`abandoned upload ${attempt.id.slice(0, 8)}: after expiry and purge the session still holds a record`);
   }
   for (const a of [...finished.map((f) => f.attempt), ...cancelled.map((c) => c.attempt), ...abandoned]) a.close();
-
-  await tickSleep(50);
-  await checkBlobs();
-  const open = store.openMultiparts();
-  const known = open.filter((o) => delivered.has(o.uploadId));
-  figures.orphansOfLostAnswers += open.length - known.length;
-  if (known.length > 0)
-    violations.push(`multipart uploads left open that the code knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
-  return figures.judge(s, violations);
+  return run.end();
 }
 
-const replay = process.env.CHAOS_REPLAY;
-// One test either way (no skipped test): CHAOS_REPLAY runs one saved schedule instead of the budget.
-test(replay !== undefined ? "replay of one schedule (CHAOS_REPLAY)" : `upload session under chaos: ${budget.runs} schedules, seed ${budget.seed}`, {
-  timeout: 0,
-}, async () => {
-  if (replay !== undefined) {
-    const s = JSON.parse(readFileSync(replay as string, "utf8")) as Schedule;
-    expect(await runSchedule(s)).toEqual([]);
-    return;
-  }
-  await fc.assert(
-    fc.asyncProperty(scheduleArb, async (s) => {
-      const violations = await runSchedule(s);
-      if (!budget.collect) expect(violations).toEqual([]);
-    }),
-    { seed: budget.seed, numRuns: budget.runs, endOnFailure: !budget.shrink },
-  );
-  expect(figures.violations).toEqual([]);
-});
+chaosTest({ subject: "upload session", level: 2, report: "session", defaultRuns: 20, figures, schedules, run: runSchedule });
 
 // The session logs every background failure (console.error); under chaos that is thousands of
 // expected lines. The figures and violations below say what matters.
@@ -477,6 +383,4 @@ beforeAll(() => {
 
 afterAll(() => {
   vi.restoreAllMocks();
-  console.log(figures.summary(`chaos, level 2 (upload session): seed ${budget.seed}, ${budget.runs} runs`));
-  figures.report("session");
 });

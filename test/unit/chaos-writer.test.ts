@@ -17,13 +17,10 @@
  *
  * Budget: CHAOS_RUNS / CHAOS_SEED (scripts/chaos.mjs, `npm run chaos`); small and fixed by default.
  */
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { afterAll, expect, test } from "vitest";
 import type { Sha256Digest } from "../../shared/digest.ts";
 import { isLinked } from "../../edge/registry/blobs.ts";
-import { createMemoryDriver } from "../../edge/storage/memory.ts";
-import { SimulatedCrash, createFaultyDriver, isInjectedFault, mulberry32, type FaultRates, type FaultyDriver } from "../../edge/storage/faulty.ts";
+import { SimulatedCrash, isInjectedFault, mulberry32 } from "../../edge/storage/faulty.ts";
 import {
   UploadExistsError,
   UploadUnknownError,
@@ -35,24 +32,10 @@ import {
   type WriterOptions,
 } from "../../edge/writer/index.ts";
 import { seededBytes } from "../support/seeded.ts";
-import {
-  ChaosFigures,
-  MiB,
-  PART,
-  chaosBudget,
-  digestOf,
-  finishedProblems,
-  leftoverProblems,
-  noteDelivered,
-  storedOffset,
-  tickSleep,
-  trackMultiparts,
-  unverifiedBlobs,
-  uploadIdOf,
-  type TrackedDriver,
-} from "../support/chaos.ts";
+import { ChaosFigures, chaosTest, noteDelivered, type ScheduleRun, startProcess, startSchedule, tickSleep } from "../support/chaos.ts";
+import { type BaseSchedule, type BaseUploadSpec, baseUploadArbs, maybeStep, PART_EDGE_SIZES, uploadSizeArb, scheduleArb } from "../support/chaos.ts";
+import { digestOf, finishedProblems, hexBytes, leftoverProblems, MiB, nextChunkSize, PART, storedOffset, uploadIdOf } from "../support/chaos.ts";
 
-const budget = chaosBudget(25);
 /** CHAOS_TRACE=1: log every client step (use with CHAOS_REPLAY=<file with one schedule as JSON>). */
 const TRACE = process.env.CHAOS_TRACE === "1";
 const figures = new ChaosFigures();
@@ -60,14 +43,7 @@ const NAMESPACE = "chaos/writer";
 /** Steps one upload may take before it counts as not converging (lost). */
 const MAX_STEPS = 400;
 
-interface UploadSpec {
-  size: number;
-  dataSeed: number;
-  /** Request body sizes, used in turn (each at least 1/20 of the upload, so big uploads take few steps). */
-  chunks: number[];
-  digestAt: "create" | "mid" | "finish" | "never";
-  /** Where a mid-upload declaration happens, as a share of the length. */
-  midAt: number;
+interface UploadSpec extends BaseUploadSpec {
   /** The step at which the client cancels, if it does. */
   cancelAt: number | null;
   /** Chance that a request body breaks off part-way (a dropped connection). */
@@ -78,44 +54,21 @@ interface UploadSpec {
   resetChance: number;
 }
 
-interface Schedule {
-  store: "r2" | "s3";
-  rates: FaultRates;
+interface Schedule extends BaseSchedule {
   /** Chance that a "process" (one writer lifetime's storage) dies at a random operation. */
   crashChance: number;
-  seed: number;
   uploads: UploadSpec[];
 }
 
-/** A probability in steps of 0.001 (fast-check's doubles crowd near 0, which would inject nothing). */
-const rate = (max: number) => fc.integer({ min: 0, max: Math.round(max * 1000) }).map((n) => n / 1000);
-
-const sizeArb = fc.oneof(
-  { weight: 3, arbitrary: fc.integer({ min: 0, max: 64 * 1024 }) },
-  { weight: 3, arbitrary: fc.constantFrom(0, 1, PART - 1, PART, PART + 1, 2 * PART, 2 * PART + 1, 3 * PART - 1) },
-  { weight: 2, arbitrary: fc.integer({ min: 0, max: 2 * PART + 1000 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: 25 * MiB }) },
-);
-
 const uploadArb: fc.Arbitrary<UploadSpec> = fc.record({
-  size: sizeArb,
-  dataSeed: fc.integer({ min: 1, max: 3 }), // few seeds: concurrent uploads of the same bytes meet at one blob
-  chunks: fc.array(fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 1, max: 3 * PART }), fc.constant(PART)), { minLength: 1, maxLength: 5 }),
-  digestAt: fc.constantFrom("create", "mid", "finish", "never"),
-  midAt: fc.integer({ min: 0, max: 100 }).map((n) => n / 100),
-  cancelAt: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 12 }) }),
+  ...baseUploadArbs(uploadSizeArb([...PART_EDGE_SIZES, 3 * PART - 1], 25 * MiB)),
+  cancelAt: maybeStep(12, 3),
   cutChance: fc.constantFrom(0, 0.2, 0.5),
   checksums: fc.boolean(),
   resetChance: fc.constantFrom(0, 0.1, 0.4),
 });
 
-const scheduleArb: fc.Arbitrary<Schedule> = fc.record({
-  store: fc.constantFrom("r2", "s3"),
-  rates: fc.record({ failBefore: rate(0.04), failAfter: rate(0.04), timeout: rate(0.01), latency: rate(0.3), stale: rate(0.1) }),
-  crashChance: fc.constantFrom(0, 0.2, 0.5),
-  seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-  uploads: fc.array(uploadArb, { minLength: 1, maxLength: 3 }),
-});
+const schedules = scheduleArb<Schedule>({ crashChance: fc.constantFrom(0, 0.2, 0.5) }, uploadArb);
 
 class BodyCut extends Error {
   override readonly name = "BodyCut";
@@ -130,45 +83,13 @@ async function* body(bytes: Uint8Array, cutAt: number | undefined): AsyncGenerat
 
 /** One schedule: a fresh store, its uploads run concurrently, each through its own client. */
 async function runSchedule(s: Schedule): Promise<string[]> {
-  const store: TrackedDriver = trackMultiparts(createMemoryDriver({ copy: s.store === "s3" }));
-  const verified = new Map<string, string>();
-  const delivered = new Set<string>();
-  const violations: string[] = [];
-  figures.schedules++;
-  // Stale reads only where a store may give them (S3-like); R2 is strongly consistent.
-  const rates: FaultRates = s.store === "s3" ? s.rates : { ...s.rates, stale: 0 };
-
-  const checkBlobs = async () => {
-    const bad = await unverifiedBlobs(store, verified);
-    for (const b of bad) {
-      if (verified.has(`unverified:${b}`)) continue;
-      verified.set(`unverified:${b}`, "");
-      figures.unverified++;
-      violations.push(`unverified publication: ${b}`);
-    }
-  };
-
-  await Promise.all(s.uploads.map((u, i) => runUpload(s, u, i, store, rates, delivered, checkBlobs, violations)));
-  await tickSleep(50); // what crashed processes still had in flight lands
-  await checkBlobs();
-  const open = store.openMultiparts();
-  const known = open.filter((o) => delivered.has(o.uploadId));
-  figures.orphansOfLostAnswers += open.length - known.length;
-  if (known.length > 0)
-    violations.push(`multipart uploads left open that the writer knew: ${known.map((o) => o.key.replace(/[0-9a-f]{64}/g, "<hex>")).join(", ")}`);
-  return figures.judge(s, violations);
+  const run = startSchedule(figures, s);
+  await Promise.all(s.uploads.map((u, i) => runUpload(s, u, i, run)));
+  return run.end();
 }
 
-async function runUpload(
-  s: Schedule,
-  u: UploadSpec,
-  index: number,
-  store: TrackedDriver,
-  rates: FaultRates,
-  delivered: Set<string>,
-  checkBlobs: () => Promise<void>,
-  violations: string[],
-): Promise<void> {
+async function runUpload(s: Schedule, u: UploadSpec, index: number, run: ScheduleRun): Promise<void> {
+  const { store, rates, delivered, checkBlobs, violations } = run;
   figures.uploads++;
   const id = uploadIdOf(index);
   const data = seededBytes(u.size, u.dataSeed);
@@ -181,25 +102,10 @@ async function runUpload(
   };
 
   /** The storage of the current "process" (one Durable Object lifetime); replaced after a crash. */
-  const startProcess = (): FaultyDriver => {
-    const crashAt = random() < s.crashChance ? 1 + Math.floor(random() * 120) : undefined;
-    return createFaultyDriver(store, {
-      seed: Math.floor(random() * 2 ** 31),
-      rates,
-      maxLatencyMs: 3,
-      timeoutMs: 4,
-      staleWindow: 12,
-      sleep: tickSleep,
-      ...(crashAt === undefined ? {} : { crashAt }),
-    });
-  };
-  let proc = startProcess();
+  const crash = { chance: s.crashChance, within: 120 };
+  let proc = startProcess(store, random, rates, crash);
   /** What the writer talks to: the process's storage, noting the multipart ids it was told. */
   let seen = noteDelivered(proc, delivered);
-  const endProcess = () => {
-    figures.addStats(proc.stats);
-    if (proc.crashed) figures.crashes++;
-  };
 
   let writer: UploadWriter | undefined;
   let created = false;
@@ -271,7 +177,7 @@ async function runUpload(
           trace(`declareDigest at ${writer.offset}`);
           await writer.declareDigest(digest);
         }
-        const want = Math.max(u.chunks[chunk++ % u.chunks.length] ?? 1, Math.ceil(u.size / 20));
+        const want = nextChunkSize(u, chunk++);
         const bytes = data.subarray(writer.offset, Math.min(u.size, writer.offset + want));
         const cutAt = random() < u.cutChance ? Math.floor(random() * bytes.length) : undefined;
         const opts: WriteOptions = u.checksums ? { checksum: { algorithm: "sha256", expected: hexBytes(digestOf(bytes).slice(7)) } } : {};
@@ -283,8 +189,8 @@ async function runUpload(
       writer = undefined;
       trace(`error ${err instanceof Error ? `${err.name}: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ""}` : String(err)}`);
       if (err instanceof SimulatedCrash) {
-        endProcess();
-        proc = startProcess();
+        figures.endProcess(proc);
+        proc = startProcess(store, random, rates, crash);
         seen = noteDelivered(proc, delivered);
       } else if (!isInjectedFault(err) && !(err instanceof BodyCut)) {
         figures.unexpectedError(err, s);
@@ -297,7 +203,7 @@ async function runUpload(
       committed = Math.max(committed, offset);
     }
   }
-  endProcess();
+  figures.endProcess(proc);
   trace(`outcome ${outcome ?? "none"}`);
 
   if (outcome === "finished") {
@@ -309,31 +215,4 @@ async function runUpload(
   }
 }
 
-function hexBytes(hex: string): Uint8Array {
-  return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
-}
-
-const replay = process.env.CHAOS_REPLAY;
-// One test either way (no skipped test): CHAOS_REPLAY runs one saved schedule instead of the budget.
-test(replay !== undefined ? "replay of one schedule (CHAOS_REPLAY)" : `upload writer under chaos: ${budget.runs} schedules, seed ${budget.seed}`, {
-  timeout: 0,
-}, async () => {
-  if (replay !== undefined) {
-    const s = JSON.parse(readFileSync(replay as string, "utf8")) as Schedule;
-    expect(await runSchedule(s)).toEqual([]);
-    return;
-  }
-  await fc.assert(
-    fc.asyncProperty(scheduleArb, async (s) => {
-      const violations = await runSchedule(s);
-      if (!budget.collect) expect(violations).toEqual([]);
-    }),
-    { seed: budget.seed, numRuns: budget.runs, endOnFailure: !budget.shrink },
-  );
-  expect(figures.violations).toEqual([]);
-});
-
-afterAll(() => {
-  console.log(figures.summary(`chaos, level 1 (upload writer): seed ${budget.seed}, ${budget.runs} runs`));
-  figures.report("writer");
-});
+chaosTest({ subject: "upload writer", level: 1, report: "writer", defaultRuns: 25, figures, schedules, run: runSchedule });
