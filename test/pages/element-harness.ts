@@ -105,6 +105,24 @@ const elementHarness = {
     input.dispatchEvent(new Event("change", { bubbles: true }));
     return true;
   },
+  /**
+   * Drops a seeded file (test/support/seeded.ts) on the element's drop zone: dragenter, dragover
+   * and drop carrying a script-built DataTransfer, dispatched in the page, so every engine's
+   * driver can do it (only Playwright can hand a DataTransfer to its own dispatchEvent).
+   */
+  dropSeededFile(file: { name: string; size: number; seed: number }): boolean {
+    const zone = document.querySelector("edge-upload")?.shadowRoot?.querySelector("[data-testid=drop-zone]");
+    if (!zone) throw new Error("no drop zone in the element");
+    const dt = new DataTransfer();
+    dt.items.add(new File([seededBytes(file.size, file.seed)], file.name, { type: "application/octet-stream", lastModified: 1_700_000_000_000 }));
+    for (const type of ["dragenter", "dragover", "drop"]) {
+      const event = new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true, composed: true });
+      // An engine whose DragEvent constructor drops the init's dataTransfer: give it by hand.
+      if (event.dataTransfer !== dt) Object.defineProperty(event, "dataTransfer", { value: dt });
+      zone.dispatchEvent(event);
+    }
+    return true;
+  },
 };
 
 export type ElementHarness = typeof elementHarness;
