@@ -13,9 +13,12 @@
  *     of a PATCH go to the store together, as they would from a client sending them in parallel);
  *  2. the hasher state is saved right there, at the part boundary, before any later byte is
  *     hashed: the state a commit records is the state AT that commit's offset;
- *  3. the part's upload starts, and its commit (`stored(part, received, state)`) is chained after
+ *  3. the part's upload starts, and its commit (`stored(parts, received, state)`) is chained after
  *     the previous part's commit, so commits run strictly in part order; the body goes on into
- *     the other buffer.
+ *     the other buffer. A commit takes along the parts after its own whose uploads are already
+ *     done (one commit to the later offset, with the state saved there, instead of one per part:
+ *     at the end of a PATCH both parts usually land together, and each commit is several round
+ *     trips to the store); their own commits then find nothing left to do.
  * The next part's upload does not wait for this part's commit (its small writes to the store and
  * the record): the store is kept busy with part bytes instead of idling once per part (bench
  * item 3). A part uploaded whose predecessor then fails to commit is never committed; a later
@@ -51,8 +54,11 @@ export interface PartPipelineOptions {
   consume: (bytes: Uint8Array) => void | Promise<void>;
   /** The hasher state now, at a part boundary (undefined: none to save). */
   saveState: () => Uint8Array | undefined;
-  /** Runs once a part is stored, in part order: `received` body bytes end it, `state` is the hasher state there. */
-  stored: (part: UploadedPart, received: number, state: Uint8Array | undefined) => Promise<void>;
+  /**
+   * Commits stored parts, in part order, consecutive from the last committed one: `received` body
+   * bytes end the last of them, `state` is the hasher state there.
+   */
+  stored: (parts: UploadedPart[], received: number, state: Uint8Array | undefined) => Promise<void>;
 }
 
 export class PartPipeline {
@@ -71,6 +77,8 @@ export class PartPipeline {
   private spareBusy: Promise<void> | undefined;
   private committing: Promise<void> | undefined;
   private committingBefore: Promise<void> | undefined;
+  /** Parts sent and not committed yet, in part order; `part` is set once the upload is done. */
+  private readonly uncommitted: { received: number; state: Uint8Array | undefined; part?: UploadedPart }[] = [];
   private failure: { error: unknown } | undefined;
 
   /** Every buffer this pipeline took, to give back to the pool. */
@@ -158,15 +166,28 @@ export class PartPipeline {
     const received = this.received;
     const state = this.opts.saveState(); // at the boundary, before any later byte is hashed
     const previous = this.committing;
-    const upload = (async () => uploadPart(partNumber, bytes))();
+    const entry: (typeof this.uncommitted)[number] = { received, state };
+    this.uncommitted.push(entry);
+    const upload = (async () => (entry.part = await uploadPart(partNumber, bytes)))();
     const fail = (error: unknown) => void (this.failure ??= { error });
     const uploaded = upload.then(() => undefined, fail);
     this.committingBefore = previous;
     this.committing = (async () => {
-      const part = await upload;
+      await upload;
       await previous;
       if (this.failure) return; // an earlier part failed: nothing is committed after a gap
-      await this.opts.stored(part, received, state);
+      if (!this.uncommitted.includes(entry)) return; // an earlier commit took this part along
+      // This part and the stored ones right after it: uploads done, none missing in between.
+      let n = this.uncommitted.indexOf(entry) + 1;
+      while (this.uncommitted[n]?.part) n++;
+      const batch = this.uncommitted.slice(0, n);
+      const last = batch[n - 1] as typeof entry;
+      await this.opts.stored(
+        batch.map((e) => e.part as UploadedPart),
+        last.received,
+        last.state,
+      );
+      this.uncommitted.splice(0, n);
     })().catch(fail);
     this.buffer = this.spare; // allocated on first use: a body of one part needs one buffer
     this.bufferBusy = this.spareBusy;

@@ -153,6 +153,36 @@ describe("upload writer in Node over the memory driver", () => {
       expect(sameBytes(await readAll((await memory.get(done.blobKey)).body), data)).toBe(true);
     });
 
+    test("parts whose uploads are both done when the first one's commit starts are committed together, once, at the later offset", async () => {
+      const ns = "node/coalesce";
+      const data = seeded(2 * PART + 5, 74);
+      const part1 = deferred();
+      const ops: RecordedOp[] = [];
+      const { driver, calls } = gatedDriver(recordingDriver(createMemoryDriver(), ops), (n) => (n === 1 ? part1.promise : Promise.resolve()));
+      const writer = await createUploadWriter(driver, { namespace: ns, id: ID, length: data.length }, { partSize: PART });
+      const { stream, seen } = counted(data, CHUNK);
+      const writing = writer.write(stream);
+
+      // Part 2 is stored while part 1 is still held; then part 1 lands.
+      await until(() => seen.bytes === data.length && calls.includes(2));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(writer.offset).toBe(0);
+      part1.resolve();
+      expect(await writing).toEqual({ written: data.length, offset: data.length });
+
+      // One commit for both parts: no hasher state was ever written at the first part's end, and
+      // the record was rewritten twice (both parts, then the tail), not three times.
+      const puts = ops.filter((o) => o.op === "put").map((o) => o.key);
+      expect(puts).not.toContain(uploadHashStatePath(ns, ID, PART));
+      expect(puts).toContain(uploadHashStatePath(ns, ID, 2 * PART));
+      expect(puts.filter((k) => k === uploadInfoPath(ns, ID))).toHaveLength(3); // creation + 2 commits
+      const saved = await readAll((await driver.get(uploadHashStatePath(ns, ID, data.length))).body);
+      expect(sameBytes(saved, await stateAfter(data))).toBe(true);
+      const done = await writer.finish();
+      expect(done.digest).toBe(await sha256(data));
+      expect(sameBytes(await readAll((await driver.get(done.blobKey)).body), data)).toBe(true);
+    });
+
     test("a part upload failing while the next part is received leaves the offset at the last stored part; a resumed writer finishes", async () => {
       const ns = "node/inflight";
       const data = seeded(3 * PART + 5, 73);

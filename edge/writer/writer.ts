@@ -173,9 +173,9 @@ class Writer implements UploadWriter {
     const savedState = transactional ? hasher?.save() : undefined;
     const checksum = opts.checksum ? await this.createChecksum(opts.checksum.algorithm) : undefined;
     const pendingParts: UploadedPart[] = [];
-    const pipeline = this.pipeline(transactional, checksum, (part, received, state) => {
-      if (transactional) pendingParts.push(part);
-      else return this.upload.commit(startOffset + received, [part], new Uint8Array(0), state, this.now());
+    const pipeline = this.pipeline(transactional, checksum, (parts, received, state) => {
+      if (transactional) pendingParts.push(...parts);
+      else return this.upload.commit(startOffset + received, parts, new Uint8Array(0), state, this.now());
       return Promise.resolve();
     });
 
@@ -240,7 +240,7 @@ class Writer implements UploadWriter {
   private pipeline(
     transactional: boolean,
     checksum: { update(bytes: Uint8Array): void | Promise<void> } | undefined,
-    stored: (part: UploadedPart, received: number, state: Uint8Array | undefined) => Promise<void>,
+    stored: (parts: UploadedPart[], received: number, state: Uint8Array | undefined) => Promise<void>,
   ): PartPipeline {
     const { info, etags, tail } = this.upload;
     const hasher = this.hasher;
