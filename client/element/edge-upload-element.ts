@@ -20,7 +20,7 @@
 import { createUploader } from "../index.ts";
 import type { Uploader } from "../uploader.ts";
 import type { UploadError, UploaderEvent, UploaderOptions, UploadSnapshot, UploadStateKind } from "../types.ts";
-import { parseSize } from "../ui/config.ts";
+import { type OptionNames, readOptions } from "../ui/config.ts";
 import { findPageElements, type StartedPage, startPage } from "../ui/page.ts";
 import type { PageUploader } from "../ui/uploader-port.ts";
 import { ELEMENT_CSS } from "./styles.ts";
@@ -57,26 +57,20 @@ export interface EdgeUploadEventMap {
 export type TokenSource = string | (() => string | Promise<string>);
 
 /** Attributes read on connection; changing one while connected recreates the uploader when idle. */
-const ATTRIBUTES = ["endpoint", "token", "chunk-size", "concurrency", "checkpoint-interval", "hash-first", "hash-rate", "send-rate"] as const;
+const ATTRIBUTE_NAMES = {
+  endpoint: "endpoint",
+  token: "token",
+  chunkSize: "chunk-size",
+  concurrency: "concurrency",
+  checkpointInterval: "checkpoint-interval",
+  hashFirst: "hash-first",
+  hashRate: "hash-rate",
+  sendRate: "send-rate",
+} satisfies OptionNames;
 
 /** The attributes as uploader options; malformed values are left out (the library's defaults apply). */
 export function optionsFromAttributes(el: Pick<Element, "getAttribute">): UploaderOptions {
-  const options: UploaderOptions = { endpoint: el.getAttribute("endpoint") || "/files" };
-  const token = el.getAttribute("token");
-  if (token) options.token = token;
-  const chunkSize = parseSize(el.getAttribute("chunk-size"));
-  if (chunkSize) options.chunkSize = chunkSize;
-  const checkpointInterval = parseSize(el.getAttribute("checkpoint-interval"));
-  if (checkpointInterval) options.checkpointInterval = checkpointInterval;
-  const concurrency = Number(el.getAttribute("concurrency"));
-  if (Number.isInteger(concurrency) && concurrency > 0) options.concurrency = concurrency;
-  const hashFirst = el.getAttribute("hash-first");
-  if (hashFirst === "true" || hashFirst === "false") options.hashFirst = hashFirst === "true";
-  else if (parseSize(hashFirst) !== undefined) options.hashFirst = parseSize(hashFirst);
-  const hash = parseSize(el.getAttribute("hash-rate"));
-  const transfer = parseSize(el.getAttribute("send-rate"));
-  if (hash || transfer) options.limitRate = { ...(hash ? { hash } : {}), ...(transfer ? { transfer } : {}) };
-  return options;
+  return readOptions((name) => el.getAttribute(name), ATTRIBUTE_NAMES);
 }
 
 function detailOf(snapshot: UploadSnapshot, error?: UploadError): UploadEventDetail {
@@ -103,7 +97,7 @@ function detailOf(snapshot: UploadSnapshot, error?: UploadError): UploadEventDet
  * declares the class (so a host may define it under another name).
  */
 export class EdgeUploadElement extends HTMLElement {
-  static observedAttributes = [...ATTRIBUTES];
+  static observedAttributes = Object.values(ATTRIBUTE_NAMES);
 
   /** Uploader options over the attributes (e.g. `retry`, `limitRate`), read on connection. */
   options: Partial<UploaderOptions> = {};

@@ -36,49 +36,55 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
-export function createFileStore(dir = defaultStateDir()): UploadStore {
-  const root = join(dir, "uploads");
+/** A directory of `<key>.json` files, made on first use. */
+function jsonFiles(dir: string, name: string) {
+  const root = join(dir, name);
   const ready = mkdir(root, { recursive: true });
+  const path = (key: string) => join(root, fileName(key));
   return {
-    async get(key) {
+    async read(key: string): Promise<unknown> {
       await ready;
-      return checkRecord(await readJson(join(root, fileName(key))));
+      return readJson(path(key));
     },
-    async put(record) {
+    async write(key: string, text: string): Promise<void> {
       await ready;
-      // Handles are browser objects; Node keeps the path instead.
-      const { handle: _handle, ...plain } = record;
-      await writeAtomic(join(root, fileName(record.key)), JSON.stringify(plain, null, 2));
+      await writeAtomic(path(key), text);
     },
-    async delete(key) {
-      await rm(join(root, fileName(key)), { force: true });
+    async remove(key: string): Promise<void> {
+      await rm(path(key), { force: true });
     },
-    async list() {
+    async readAll(): Promise<unknown[]> {
       await ready;
       const names = (await readdir(root)).filter((n) => n.endsWith(".json"));
-      const records = await Promise.all(names.map((n) => readJson(join(root, n))));
-      return records.flatMap((r) => checkRecord(r) ?? []) as UploadRecord[];
+      return Promise.all(names.map((n) => readJson(join(root, n))));
     },
+  };
+}
+
+export function createFileStore(dir = defaultStateDir()): UploadStore {
+  const files = jsonFiles(dir, "uploads");
+  return {
+    get: async (key) => checkRecord(await files.read(key)),
+    put(record) {
+      // Handles are browser objects; Node keeps the path instead.
+      const { handle: _handle, ...plain } = record;
+      return files.write(record.key, JSON.stringify(plain, null, 2));
+    },
+    delete: (key) => files.remove(key),
+    list: async () => (await files.readAll()).flatMap((r) => checkRecord(r) ?? []) as UploadRecord[],
   };
 }
 
 /** Hasher checkpoints beside the records; the state bytes are stored as base64. */
 export function createFileCheckpointStore(dir = defaultStateDir()): CheckpointStore {
-  const root = join(dir, "checkpoints");
-  const ready = mkdir(root, { recursive: true });
+  const files = jsonFiles(dir, "checkpoints");
   return {
     async get(key) {
-      await ready;
-      const raw = (await readJson(join(root, fileName(key)))) as (Omit<HashCheckpoint, "state"> & { state: string }) | undefined;
+      const raw = (await files.read(key)) as (Omit<HashCheckpoint, "state"> & { state: string }) | undefined;
       if (!raw || typeof raw.state !== "string") return raw;
       return { ...raw, state: base64ToBytes(raw.state) };
     },
-    async set(key, checkpoint) {
-      await ready;
-      await writeAtomic(join(root, fileName(key)), JSON.stringify({ ...checkpoint, state: bytesToBase64(checkpoint.state) }));
-    },
-    async delete(key) {
-      await rm(join(root, fileName(key)), { force: true });
-    },
+    set: (key, checkpoint) => files.write(key, JSON.stringify({ ...checkpoint, state: bytesToBase64(checkpoint.state) })),
+    delete: (key) => files.remove(key),
   };
 }

@@ -28,25 +28,57 @@ export function parseSize(value: string | null): number | undefined {
   return bytes > 0 ? bytes : undefined;
 }
 
+/** The name each setting goes by where it is read from: a query parameter, an element attribute. */
+export interface OptionNames {
+  endpoint: string;
+  token: string;
+  chunkSize: string;
+  checkpointInterval: string;
+  concurrency: string;
+  hashFirst: string;
+  hashRate: string;
+  sendRate: string;
+  staging?: string;
+  stageLimit?: string;
+}
+
+const QUERY_NAMES: OptionNames = {
+  endpoint: "endpoint",
+  token: "token",
+  chunkSize: "chunk",
+  checkpointInterval: "checkpoint",
+  concurrency: "concurrency",
+  hashFirst: "hashFirst",
+  hashRate: "hashRate",
+  sendRate: "sendRate",
+  staging: "staging",
+  stageLimit: "stageLimit",
+};
+
 export function optionsFromQuery(search: string): UploaderOptions {
   const q = new URLSearchParams(search);
-  const options: UploaderOptions = { endpoint: q.get("endpoint") || "/files" };
-  const token = q.get("token");
+  return readOptions((name) => q.get(name), QUERY_NAMES);
+}
+
+/** The settings `get` finds under `names` as uploader options; malformed values are left out (the library's defaults apply). */
+export function readOptions(get: (name: string) => string | null, names: OptionNames): UploaderOptions {
+  const options: UploaderOptions = { endpoint: get(names.endpoint) || "/files" };
+  const token = get(names.token);
   if (token) options.token = token;
-  const chunkSize = parseSize(q.get("chunk"));
+  const chunkSize = parseSize(get(names.chunkSize));
   if (chunkSize) options.chunkSize = chunkSize;
-  const checkpointInterval = parseSize(q.get("checkpoint"));
+  const checkpointInterval = parseSize(get(names.checkpointInterval));
   if (checkpointInterval) options.checkpointInterval = checkpointInterval;
-  const concurrency = Number(q.get("concurrency"));
+  const concurrency = Number(get(names.concurrency));
   if (Number.isInteger(concurrency) && concurrency > 0) options.concurrency = concurrency;
-  const hashFirst = q.get("hashFirst");
+  const hashFirst = get(names.hashFirst);
   if (hashFirst === "true" || hashFirst === "false") options.hashFirst = hashFirst === "true";
   else if (parseSize(hashFirst) !== undefined) options.hashFirst = parseSize(hashFirst);
-  const hash = parseSize(q.get("hashRate"));
-  const transfer = parseSize(q.get("sendRate"));
+  const hash = parseSize(get(names.hashRate));
+  const transfer = parseSize(get(names.sendRate));
   if (hash || transfer) options.limitRate = { ...(hash ? { hash } : {}), ...(transfer ? { transfer } : {}) };
-  if (q.get("staging") === "false") options.staging = false;
-  const stageLimit = parseSize(q.get("stageLimit"));
+  if (names.staging && get(names.staging) === "false") options.staging = false;
+  const stageLimit = names.stageLimit ? parseSize(get(names.stageLimit)) : undefined;
   if (stageLimit) options.stageLimit = stageLimit;
   return options;
 }
