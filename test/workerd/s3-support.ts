@@ -66,15 +66,10 @@ export function countingFetch(): ByteCounter {
       let outgoing = request;
       if (request.body) {
         const length = request.headers.get("content-length");
-        const counted = request.body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              entry.sent += chunk.length;
-              counter.sent += chunk.length;
-              controller.enqueue(chunk);
-            },
-          }),
-        );
+        const counted = counting(request.body, (n) => {
+          entry.sent += n;
+          counter.sent += n;
+        });
         // Keep the length known (S3 refuses chunked bodies): a FixedLengthStream carries it.
         let body: ReadableStream<Uint8Array> = counted;
         if (length !== null) {
@@ -86,17 +81,24 @@ export function countingFetch(): ByteCounter {
       }
       const response = await fetch(outgoing);
       if (!response.body) return response;
-      const counted = response.body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, controller) {
-            entry.received += chunk.length;
-            counter.received += chunk.length;
-            controller.enqueue(chunk);
-          },
-        }),
-      );
+      const counted = counting(response.body, (n) => {
+        entry.received += n;
+        counter.received += n;
+      });
       return new Response(counted, response);
     },
   };
   return counter;
+}
+
+/** `body` as it is, telling `add` the size of each chunk that passes. */
+function counting(body: ReadableStream<Uint8Array>, add: (bytes: number) => void): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        add(chunk.length);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }
