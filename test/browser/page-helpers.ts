@@ -2,17 +2,17 @@
  * Helpers for the page tests (test/browser/page-*.browser.test.ts):
  * - seeded bytes that Node and the page generate identically (one source string for both);
  * - a real drop of such a file on the page's drop zone (DataTransfer built in the page);
- * - Chromium started by hand, so the test knows its pid and can SIGKILL it;
+ * - Chromium started by hand, so the test knows its pid and can SIGKILL it (the engines layer's
+ *   spawnChromium, test/support/browsers.ts, whose page-side `find` waitForState uses too);
  * - a counting, gateable reverse proxy in front of the stack, to MEASURE the PATCH bytes the
  *   browser sends (and hold them, so a kill lands mid-upload without timing guesses).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { type IncomingMessage, type Server, createServer, request as httpRequest } from "node:http";
 import { type AddressInfo, connect } from "node:net";
-import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
-import { CHROMIUM_ARGS, chromiumPath } from "../support/chromium.ts";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { findExpression, spawnChromium } from "../support/browsers.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Vite's dev-server reloads
@@ -146,14 +146,9 @@ export async function rowHooks(page: Page, name: string): Promise<RowHooks> {
 
 /** Waits until the row's data-state is one of `states` (the browser polls; no fixed sleeps). */
 export async function waitForState(page: Page, name: string, states: string[], timeout = 120_000): Promise<void> {
-  await page.waitForFunction(
-    ({ name, states }) => {
-      const el = (document.querySelector("edge-upload")?.shadowRoot ?? document).querySelector(`[data-testid=upload][data-name="${CSS.escape(name)}"]`);
-      return el !== null && states.includes(el.getAttribute("data-state") ?? "");
-    },
-    { name, states },
-    { timeout, polling: 100 },
-  );
+  // The row is found as the engines layer finds it: in the document or any open shadow root.
+  const row = findExpression(`[data-testid=upload][data-name=${JSON.stringify(name)}]`);
+  await page.waitForFunction(`${JSON.stringify(states)}.includes(${row}?.getAttribute("data-state") ?? "")`, undefined, { timeout, polling: 100 });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,44 +163,11 @@ export interface KillableBrowser {
   close(): Promise<void>;
 }
 
-/**
- * Starts Chromium on a persistent profile with --remote-debugging-port=0 and connects over CDP.
- * (launchPersistentContext hides the pid: context.browser() is null for persistent contexts.)
- */
+/** Chromium on a persistent profile, over CDP (test/support/browsers.ts spawnChromium, which the engines layer uses too). */
 export async function launchKillable(profileDir: string, viewport = { width: 1000, height: 800 }): Promise<KillableBrowser> {
-  const child: ChildProcess = spawn(
-    chromiumPath(),
-    [
-      ...CHROMIUM_ARGS,
-      "--headless=new",
-      "--hide-scrollbars",
-      `--user-data-dir=${profileDir}`,
-      "--remote-debugging-port=0",
-      `--window-size=${viewport.width},${viewport.height}`,
-      "about:blank",
-    ],
-    { detached: true, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  const pid = child.pid;
-  if (pid === undefined) throw new Error("Chromium did not start");
-  const wsEndpoint = await new Promise<string>((resolve, reject) => {
-    let log = "";
-    const onData = (data: Buffer) => {
-      log += data.toString();
-      const m = /DevTools listening on (ws:\/\/\S+)/.exec(log);
-      if (m?.[1]) {
-        child.stderr?.off("data", onData);
-        child.stderr?.resume(); // keep draining so Chromium never blocks on a full pipe
-        resolve(m[1]);
-      }
-    };
-    child.stderr?.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`Chromium exited (${code}) before listening:\n${log}`)));
-  });
-  const browser = await chromium.connectOverCDP(wsEndpoint);
-  const context = browser.contexts()[0];
-  if (!context) throw new Error("no default context over CDP");
-  const exited = once(child, "exit");
+  const { browser, context, pid, exited } = await spawnChromium(profileDir, viewport);
+  let gone = false;
+  void exited.then(() => (gone = true));
   return {
     browser,
     context,
@@ -216,8 +178,12 @@ export async function launchKillable(profileDir: string, viewport = { width: 100
     },
     async close() {
       await browser.close().catch(() => {});
-      if (child.exitCode === null && child.signalCode === null) {
-        process.kill(-pid, "SIGTERM");
+      if (!gone) {
+        try {
+          process.kill(-pid, "SIGTERM");
+        } catch {
+          // exited between the check and the signal
+        }
         await exited;
       }
     },

@@ -33,11 +33,12 @@
  * inside an `<edge-upload>` element's shadow root.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Page as PlaywrightPage, chromium as playwrightChromium } from "playwright-core";
+import { type BrowserContext, type Browser as PlaywrightBrowser, type Page as PlaywrightPage, chromium as playwrightChromium } from "playwright-core";
 import puppeteer, { type Page as PuppeteerPage } from "puppeteer-core";
 import { Builder, type WebDriver, type WebElement } from "selenium-webdriver";
 import { CHROMIUM_ARGS, chromiumPath } from "./chromium.ts";
@@ -94,6 +95,11 @@ const FIND_SOURCE = `(selector) => {
   };
   return walk(document);
 }`;
+
+/** An expression (for drivers that evaluate strings) for the element `find(selector)` finds, or null. */
+export function findExpression(selector: string): string {
+  return `(${FIND_SOURCE})(${JSON.stringify(selector)})`;
+}
 
 /** An expression (for drivers that evaluate strings) calling `fn(arg, find)`. */
 function callExpression(fn: (...args: never[]) => unknown, arg: unknown): string {
@@ -197,23 +203,52 @@ export async function launch(engine: Engine, options: LaunchOptions): Promise<En
 // ---------------------------------------------------------------------------------------------
 // Chromium: playwright-core over CDP
 
-async function launchChromium(options: LaunchOptions): Promise<EngineBrowser> {
+/** A Chromium of our own on `profileDir`, reached over CDP: its pid is its process group's. */
+export interface SpawnedChromium {
+  pid: number;
+  browser: PlaywrightBrowser;
+  /** The profile's default context (persistent: what survives a kill survives here). */
+  context: BrowserContext;
+  /** Resolves when the browser process has exited. */
+  exited: Promise<unknown>;
+}
+
+/**
+ * Starts Chromium on a persistent profile with --remote-debugging-port=0, in a process group of
+ * its own, and connects over CDP (launchPersistentContext would hide the pid: context.browser()
+ * is null for persistent contexts). The engines layer and page-helpers' launchKillable share it.
+ */
+export async function spawnChromium(profileDir: string, viewport = { width: 1000, height: 800 }): Promise<SpawnedChromium> {
   const child: ChildProcess = spawn(
     chromiumPath(),
     [
       ...CHROMIUM_ARGS,
       "--headless=new",
       "--hide-scrollbars",
-      `--user-data-dir=${options.profileDir}`,
+      `--user-data-dir=${profileDir}`,
       "--remote-debugging-port=0",
-      "--window-size=1000,800",
+      `--window-size=${viewport.width},${viewport.height}`,
       "about:blank",
     ],
     { detached: true, stdio: ["ignore", "ignore", "pipe"] },
   );
   const pid = child.pid;
   if (pid === undefined) throw new Error("Chromium did not start");
-  live.add(pid);
+  const exited = once(child, "exit");
+  try {
+    return { pid, exited, ...(await connectToSpawned(child)) };
+  } catch (error) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    throw error;
+  }
+}
+
+/** Waits for the DevTools line on the browser's stderr and connects Playwright there. */
+async function connectToSpawned(child: ChildProcess): Promise<{ browser: PlaywrightBrowser; context: BrowserContext }> {
   const wsEndpoint = await new Promise<string>((resolve, reject) => {
     let log = "";
     const onData = (data: Buffer) => {
@@ -231,6 +266,12 @@ async function launchChromium(options: LaunchOptions): Promise<EngineBrowser> {
   const browser = await playwrightChromium.connectOverCDP(wsEndpoint);
   const context = browser.contexts()[0];
   if (!context) throw new Error("no default context over CDP");
+  return { browser, context };
+}
+
+async function launchChromium(options: LaunchOptions): Promise<EngineBrowser> {
+  const { pid, browser, context } = await spawnChromium(options.profileDir);
+  live.add(pid);
   const page: PlaywrightPage = context.pages()[0] ?? (await context.newPage());
   return common("chromium", `Chromium ${browser.version()}`, options, {
     pgids: [pid],
@@ -243,7 +284,7 @@ async function launchChromium(options: LaunchOptions): Promise<EngineBrowser> {
     async setFiles(selector, paths) {
       const cdp = await context.newCDPSession(page);
       try {
-        const { result } = await cdp.send("Runtime.evaluate", { expression: `(${FIND_SOURCE})(${JSON.stringify(selector)})` });
+        const { result } = await cdp.send("Runtime.evaluate", { expression: findExpression(selector) });
         if (!result.objectId || result.subtype !== "node") throw new Error(`chromium: no file input at ${selector}`);
         await cdp.send("DOM.setFileInputFiles", { objectId: result.objectId, files: paths });
       } finally {
@@ -295,7 +336,7 @@ async function launchFirefox(options: LaunchOptions): Promise<EngineBrowser> {
     },
     evaluateExpression: (expression) => page.evaluate(expression),
     async setFiles(selector, paths) {
-      const handle = await page.evaluateHandle(`(${FIND_SOURCE})(${JSON.stringify(selector)})`);
+      const handle = await page.evaluateHandle(findExpression(selector));
       const input = handle.asElement() as import("puppeteer-core").ElementHandle<HTMLInputElement> | null;
       if (!input) throw new Error(`firefox: no file input at ${selector}`);
       await input.uploadFile(...paths);
@@ -396,7 +437,7 @@ async function launchWebKit(options: LaunchOptions): Promise<EngineBrowser> {
     // WebDriver's Execute Script awaits a returned promise (the spec's "promise-calling").
     evaluateExpression: (expression) => driver.executeScript(`return ${expression};`),
     async setFiles(selector, paths) {
-      const input = (await driver.executeScript(`return (${FIND_SOURCE})(${JSON.stringify(selector)});`)) as WebElement | null;
+      const input = (await driver.executeScript(`return ${findExpression(selector)};`)) as WebElement | null;
       if (!input) throw new Error(`webkit: no file input at ${selector}`);
       await input.sendKeys(paths.join("\n"));
     },
