@@ -47,7 +47,8 @@ const HTTP_ON_S3_TOO = ["test/workerd/http-blobs.workerd.test.ts", "test/workerd
  * - e2e:     Node tests (tus-js-client, the CLI) against the `npm start` stack (vite dev + workerd)
  *            over real loopback HTTP;
  * - browser: the same stack driven through real Chromium (playwright-core), and through Firefox ESR
- *            and WebKitGTK as well in engines.browser.test.ts (test/support/browsers.ts).
+ *            and WebKitGTK as well in engines.browser.test.ts and element.browser.test.ts
+ *            (test/support/browsers.ts).
  * The e2e and browser projects each start their own stack (test/support/stack-setup.ts) with a
  * throw-away state directory, and provide its URL as inject("baseUrl").
  */
