@@ -76,16 +76,20 @@ async function finishMultipart(s: FinishInput, expected: Sha256Digest[], compute
   }
 
   const dataKey = uploadDataPath(info.namespace, info.id);
-  if (info.layout === "staged") {
-    await complete(s, multipart);
-    await upload.save({ ...info, layout: "assembled" });
-  }
-  const digest = await validateStored(s, dataKey, computed === undefined ? expected : undefined);
+  if (info.layout === "staged") await complete(s, multipart);
+  // Recording "assembled", checking the assembled object's size and looking for the blob are
+  // independent round trips: with the digest from the hasher they run together, and every one
+  // must succeed before the blob is written. Without it the re-read may end in a mismatch, which
+  // removes the upload: that must not race the record's rewrite, so it waits for it.
+  const record = info.layout === "staged" ? upload.save({ ...info, layout: "assembled" }) : undefined;
+  if (!computed) await record;
+  const present = computed ? statBlob(upload.driver, computed) : undefined;
+  const [digest] = await Promise.all([validateStored(s, dataKey, computed === undefined ? expected : undefined), record, present]);
   const final = computed ?? digest;
   if (!final) throw new HashStateUnavailableError(info.id);
   if (!computed) await rejectMismatch(s, expected, final);
   const blobKey = blobDataPath(final);
-  if (!(await statBlob(upload.driver, final))) {
+  if (!(await (present ?? statBlob(upload.driver, final)))) {
     if (upload.driver.copy) await upload.driver.copy(dataKey, blobKey);
     else await streamCopy(upload.driver, dataKey, blobKey, info.length, info.partSize);
   }
