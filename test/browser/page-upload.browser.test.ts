@@ -57,10 +57,7 @@ test("a dropped 64 MiB file ends done with the digest node:crypto computes, and 
   await page.screenshot({ path: `${SCREENSHOTS}/idle.png`, fullPage: true });
 
   // Hold the upload after 24 MiB so the mid-upload screenshot shows a half-done row.
-  const start = proxy.forwarded;
-  proxy.setGate(start + 24 * MiB);
-  await dropFile(page, spec);
-  await proxy.waitForForwarded(start + 24 * MiB);
+  await dropHeldAfter(page, spec, 24 * MiB);
   await page.waitForFunction(
     (name) =>
       Number(
@@ -111,15 +108,20 @@ test("a 64 MiB file chosen from disk through the file input ends done with the d
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Drops `file` with the proxy holding what follows its next `bytes`, once those passed: its row. */
+async function dropHeldAfter(page: Page, file: Parameters<typeof dropFile>[1], bytes: number) {
+  const start = proxy.forwarded;
+  proxy.setGate(start + bytes);
+  await dropFile(page, file);
+  await proxy.waitForForwarded(start + bytes);
+  return page.locator(`[data-testid=upload][data-name="${file.name}"]`);
+}
+
 test("pause stops sending and resume finishes the upload; cancel removes it on the edge (HEAD 404)", async () => {
   // 8 MiB chunks: a 24 MiB file takes three PATCHes, so a pause lands between them.
   const page = await openPage("?chunk=8MiB");
   const a = { name: "pause-me.bin", size: 24 * MiB, seed: 11, lastModified: 1_700_000_000_001 };
-  const start = proxy.forwarded;
-  proxy.setGate(start + 10 * MiB);
-  await dropFile(page, a);
-  await proxy.waitForForwarded(start + 10 * MiB);
-  const row = page.locator(`[data-testid=upload][data-name="${a.name}"]`);
+  const row = await dropHeldAfter(page, a, 10 * MiB);
   await row.locator("[data-action=pause]").click();
   await waitForState(page, a.name, ["paused"]);
   await page.locator(`[data-testid=upload][data-name="${a.name}"][data-upload-url]`).waitFor();
@@ -145,11 +147,7 @@ test("pause stops sending and resume finishes the upload; cancel removes it on t
   expect(done.digest).toBe(sha256Digest(seededBytes(a.seed, a.size)));
 
   const b = { name: "cancel-me.bin", size: 24 * MiB, seed: 12, lastModified: 1_700_000_000_002 };
-  const startB = proxy.forwarded;
-  proxy.setGate(startB + 10 * MiB);
-  await dropFile(page, b);
-  await proxy.waitForForwarded(startB + 10 * MiB);
-  const rowB = page.locator(`[data-testid=upload][data-name="${b.name}"]`);
+  const rowB = await dropHeldAfter(page, b, 10 * MiB);
   await page.locator(`[data-testid=upload][data-name="${b.name}"][data-upload-url]`).waitFor();
   const urlB = (await rowB.getAttribute("data-upload-url")) ?? "";
   expect((await headUpload(urlB)).status).toBe(200);
