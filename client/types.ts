@@ -30,6 +30,7 @@ export type StagedState =
   | { kind: "writing"; bytes: number } // being copied alongside the hashing
   | { kind: "kept" } // the whole file is kept in this browser
   | { kind: "full" } // storage ran full while copying: the copy was dropped, the upload goes on
+  | { kind: "slow" } // this browser's storage wrote too slowly to be a disk (a private window's, in memory): not kept
   | { kind: "unusable" } // the kept copy did not match the file's fingerprint: not used, removed
   | { kind: "none" }; // nothing kept (e.g. hashed in an earlier session before the copy existed)
 

@@ -155,7 +155,7 @@ function stagedAfter(event: StageEvent): StagedState {
     case "whole":
       return { kind: "kept" };
     case "stopped":
-      return event.why === "full" ? { kind: "full" } : { kind: "unavailable" };
+      return event.why === "full" ? { kind: "full" } : event.why === "slow" ? { kind: "slow" } : { kind: "unavailable" };
   }
 }
 

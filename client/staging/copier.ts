@@ -20,6 +20,22 @@ import { nameOf, openSink, removeCopy, type StageEvent, type StageSink } from ".
 /** Bytes read from the file per write into the copy. */
 const COPY_BUFFER = 4 * 1024 * 1024;
 
+/**
+ * The storage probe: the first this many bytes written in place (sync access handle) are timed,
+ * and below MIN_WRITE_RATE the copy stops as "slow". What it catches is an OPFS kept in memory:
+ * Chromium's private windows (and Playwright's default contexts) wrote at 13-30 MB/s there,
+ * against 420-860 MB/s into a profile on disk (bench item 1, 2026-12). Such a copy dies with
+ * the window, so it could never serve after a crash, and it would hold the file in RAM. Only the
+ * in-place path is probed: the createWritable path (WebKitGTK) is slow on disk as well (20-40
+ * MB/s, each commit copies the file), and keeping that copy is the point there.
+ */
+const PROBE_BYTES = 16 * 1024 * 1024;
+const MIN_WRITE_RATE = 64 * 1000 * 1000; // bytes per second
+
+class SlowStorage extends Error {
+  override name = "SlowStorage";
+}
+
 /** The hasher's side of the port to the copier: its checkpoints as taken, then the end of the hash. */
 export type CopierInbound = { type: "checkpoint"; checkpoint: HashCheckpoint } | { type: "end" };
 
@@ -38,6 +54,8 @@ export interface CopierHooks {
   settled(): void;
   /** Opens the copy for writing (tests give their own); opfs.ts's openSink by default. */
   open?: (key: string) => Promise<StageSink | undefined>;
+  /** Milliseconds, for the storage probe (tests give their own clock); performance.now by default. */
+  now?: () => number;
 }
 
 /**
@@ -71,7 +89,8 @@ export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks)
     committed = offset;
     advance();
   };
-  return copyFile(job, hooks.open ?? openSink, hooks.report, onCommit).then(() => {
+  const clock = hooks.now ?? (() => performance.now());
+  return copyFile(job, { open: hooks.open ?? openSink, now: clock }, hooks.report, onCommit).then(() => {
     copying = false;
     advance();
   });
@@ -80,19 +99,19 @@ export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks)
 /** The copy loop; `onCommit(offset)` after each commit (Infinity once stopped: no copy holds the hash back). */
 async function copyFile(
   job: CopyJob,
-  open: (key: string) => Promise<StageSink | undefined>,
+  io: { open: (key: string) => Promise<StageSink | undefined>; now: () => number },
   report: (event: StageEvent) => void,
   onCommit: (offset: number) => void,
 ): Promise<void> {
   const { file, key, step } = job;
   let sink: StageSink | undefined;
   try {
-    sink = await open(key);
+    sink = await io.open(key);
     if (sink && sink.size > file.size) {
       // Longer than the file: not a copy of it. Started again.
       await sink.close();
       await removeCopy(key);
-      sink = await open(key);
+      sink = await io.open(key);
     }
     if (!sink) {
       report({ kind: "stopped", why: "unavailable" });
@@ -103,14 +122,22 @@ async function copyFile(
     onCommit(committed);
     const fill = filler(file.slice(at).stream());
     let buffer = new ArrayBuffer(Math.min(COPY_BUFFER, Math.max(1, file.size - at)));
+    const probe = { bytes: 0, ms: 0 };
     while (at < file.size) {
       const filled = await fill(buffer);
       buffer = filled.buffer;
       if (filled.length === 0) throw new Error(`the file ended at ${at} of ${file.size} bytes`);
+      const t0 = io.now();
       await sink.write(new Uint8Array(buffer, 0, filled.length), at);
       at += filled.length;
-      if (Math.floor(at / step) > Math.floor(committed / step) || at === file.size) {
-        await sink.commit();
+      const commitNow = Math.floor(at / step) > Math.floor(committed / step) || at === file.size;
+      if (commitNow) await sink.commit();
+      if (sink.inPlace && probe.bytes < PROBE_BYTES) {
+        probe.bytes += filled.length;
+        probe.ms += io.now() - t0;
+        if (probe.bytes >= PROBE_BYTES && (probe.bytes * 1000) / Math.max(probe.ms, 1e-3) < MIN_WRITE_RATE) throw new SlowStorage();
+      }
+      if (commitNow) {
         committed = at;
         if (at < file.size) report({ kind: "written", offset: at });
         onCommit(at);
@@ -121,7 +148,8 @@ async function copyFile(
   } catch (error) {
     await sink?.close().catch(() => undefined);
     await removeCopy(key);
-    report({ kind: "stopped", why: nameOf(error) === "QuotaExceededError" ? "full" : "unavailable" });
+    const name = nameOf(error);
+    report({ kind: "stopped", why: name === "QuotaExceededError" ? "full" : name === "SlowStorage" ? "slow" : "unavailable" });
     onCommit(Number.POSITIVE_INFINITY);
   }
 }

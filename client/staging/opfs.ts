@@ -20,7 +20,7 @@ export const STAGE_DIR = "edge-upload-staged";
 export type StageEvent =
   | { kind: "written"; offset: number } // the copy durably holds [0, offset)
   | { kind: "whole" } // the whole file is kept
-  | { kind: "stopped"; why: "full" | "unavailable" }; // copying stopped (and the copy was removed); the hash goes on
+  | { kind: "stopped"; why: "full" | "unavailable" | "slow" }; // copying stopped (and the copy was removed); the hash goes on
 
 /** The staging directory, or undefined when this browser has no OPFS (or `create` is false and it does not exist). */
 export async function stageDirectory(create: boolean): Promise<FileSystemDirectoryHandle | undefined> {
@@ -43,6 +43,8 @@ export function nameOf(error: unknown): string {
 export interface StageSink {
   /** Bytes the copy held when it was opened. */
   readonly size: number;
+  /** Writes go straight into the file (a sync access handle), not through a swap file. */
+  readonly inPlace: boolean;
   write(bytes: Uint8Array, at: number): Promise<void>;
   /** Makes what was written so far the copy's content, surviving a killed browser. */
   commit(): Promise<void>;
@@ -113,6 +115,7 @@ async function unlocked<T>(open: () => Promise<T>): Promise<T> {
 function syncSink(h: SyncAccessHandle): StageSink {
   return {
     size: h.getSize(),
+    inPlace: true,
     async write(bytes, at) {
       const n = h.write(bytes, { at });
       if (n !== bytes.length) throw new DOMException(`wrote ${n} of ${bytes.length} bytes`, "QuotaExceededError");
@@ -131,6 +134,7 @@ async function writableSink(handle: FileSystemFileHandle): Promise<StageSink> {
   let writable = await unlocked(() => handle.createWritable({ keepExistingData: true }));
   return {
     size,
+    inPlace: false,
     write: (bytes, at) => writable.write({ type: "write", position: at, data: bytes as Uint8Array<ArrayBuffer> }),
     async commit() {
       await writable.close();

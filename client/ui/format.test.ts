@@ -54,13 +54,14 @@ describe("format", () => {
     expect(stagedHook({ kind: "writing", bytes: 1 })).toBe("writing");
     expect(stagedHook({ kind: "full" })).toBe("full");
     expect(stagedHook({ kind: "off" })).toBe("off");
-    for (const kind of ["unavailable", "unusable", "none"] as const) expect(stagedHook({ kind })).toBe("false");
+    for (const kind of ["unavailable", "unusable", "none", "slow"] as const) expect(stagedHook({ kind })).toBe("false");
     expect(stagedHook({ kind: "over-limit", why: "quota", limit: 1 })).toBe("false");
 
     expect(stagedText({ ...base, staged: { kind: "kept" } })).toBe("Kept in this browser so it can continue after a crash.");
     expect(stagedText({ ...base, staged: { kind: "over-limit", why: "limit", limit: 1024 } })).toMatch(/^Not kept in this browser \(larger than 1\.0 KiB\)/);
     expect(stagedText({ ...base, staged: { kind: "kept" }, fromCopy: true })).toBe("Continuing from the copy kept in this browser.");
     expect(stagedText({ ...base, staged: { kind: "off" } })).toBe("");
+    expect(stagedText({ ...base, staged: { kind: "slow" } })).toMatch(/^Not kept in this browser \(its storage is in memory here, as in a private window/);
     expect(stagedText({ ...base, state: { kind: "done", digest: `sha256:${"0".repeat(64)}`, blobUrl: "/b", bytesSent: 10 }, staged: { kind: "kept" } })).toBe(
       "",
     );

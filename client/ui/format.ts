@@ -100,8 +100,8 @@ function hasCopy(snapshot: UploadSnapshot): boolean {
 /**
  * `data-staged` (docs/page.md): `true` the whole file is kept in this browser, `writing` the copy
  * is being written, `full` storage ran full and the copy was dropped, `off` turned off by the
- * integrator, `false` nothing kept (no OPFS, over the limit or the quota, a copy that failed its
- * check). Absent when the library says nothing (Node, or a finished or cancelled upload).
+ * integrator, `false` nothing kept (no OPFS, over the limit or the quota, storage in memory as in
+ * a private window, a copy that failed its check). Absent when the library says nothing (Node, or a finished or cancelled upload).
  */
 export function stagedHook(staged: StagedState | undefined): string | undefined {
   switch (staged?.kind) {
@@ -141,6 +141,8 @@ export function stagedText(snapshot: UploadSnapshot): string {
       return "Not kept in this browser (it cannot store a copy): after a crash the file may have to be given again.";
     case "full":
       return "Browser storage ran full, so no copy is kept; the upload goes on.";
+    case "slow":
+      return "Not kept in this browser (its storage is in memory here, as in a private window, and would not outlive a crash): after a crash the file may have to be given again.";
     case "unusable":
       return "The copy kept in this browser did not match the file, so it was not used.";
     case "off":

@@ -12,7 +12,9 @@
  *   dom.storageManager.prompt.testing(.allow), or it waits on a prompt no one answers.
  * - WebKitGTK: the Storage API and OPFS (FileSystem, AccessHandle) are off by default and are
  *   switched on by webkit-launcher.py, whose WebsiteDataManager keeps its data on disk, under the
- *   profile, so the copy survives the kill.
+ *   profile, so the copy survives the kill. Its backend refuses sync access handles
+ *   (NotSupportedError), so the copy is written with createWritable there (client/staging/opfs.ts):
+ *   before that fallback this test failed in WebKitGTK (the row never said the file was kept).
  *
  * page-staging.browser.test.ts covers the rest of staging in Chromium (fingerprint check, quota
  * fallback); this file keeps to what a person can do in any browser.
