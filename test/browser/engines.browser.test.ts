@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { ENGINES, type Engine, type EngineBrowser, launch } from "../support/browsers.ts";
-import { type CountingProxy, seededBytes, sha256Digest, startCountingProxy } from "./page-helpers.ts";
+import { type CountingProxy, type RowHooks, seededBytes, sha256Digest, startCountingProxy } from "./page-helpers.ts";
 
 const MiB = 1024 * 1024;
 const FILE_INPUT = "[data-testid=file-input]";
@@ -59,17 +59,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Hooks {
-  state: string | null;
-  size: string | null;
-  hashed: string | null;
-  uploaded: string | null;
-  digest: string | null;
-  resumedHashAt: string | null;
-  resumedUploadAt: string | null;
-  blob: string | null;
-  rows: number;
-}
+/** The row's hooks page-helpers reads in Chromium, and how many rows carry the name. */
+type Hooks = Pick<RowHooks, "state" | "size" | "hashed" | "uploaded" | "digest" | "resumedHashAt" | "resumedUploadAt" | "blob"> & { rows: number };
 
 function rowSelector(name: string): string {
   return `[data-testid=upload][data-name="${name}"]`;
