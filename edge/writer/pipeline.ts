@@ -18,7 +18,11 @@
  *     the other buffer. A commit takes along the parts after its own whose uploads are already
  *     done (one commit to the later offset, with the state saved there, instead of one per part:
  *     at the end of a PATCH both parts usually land together, and each commit is several round
- *     trips to the store); their own commits then find nothing left to do.
+ *     trips to the store); their own commits then find nothing left to do. Once the body has
+ *     been read to its end, a part with a later part on its way is not committed on its own at
+ *     all: the later part's commit, due as soon as it is stored, takes it along. While the body
+ *     still arrives every part is committed when stored, so a PATCH of any size keeps committing
+ *     its progress.
  * The next part's upload does not wait for this part's commit (its small writes to the store and
  * the record): the store is kept busy with part bytes instead of idling once per part (bench
  * item 3). A part uploaded whose predecessor then fails to commit is never committed; a later
@@ -77,6 +81,8 @@ export class PartPipeline {
   private spareBusy: Promise<void> | undefined;
   private committing: Promise<void> | undefined;
   private committingBefore: Promise<void> | undefined;
+  /** Set once the body has been read to its end (`drain`): the last part of this write is sent. */
+  private ending = false;
   /** Parts sent and not committed yet, in part order; `part` is set once the upload is done. */
   private readonly uncommitted: { received: number; state: Uint8Array | undefined; part?: UploadedPart }[] = [];
   private failure: { error: unknown } | undefined;
@@ -144,6 +150,7 @@ export class PartPipeline {
 
   /** Waits for the part in flight and its commit; throws if any stage failed. */
   async drain(): Promise<void> {
+    this.ending = true;
     await this.settle();
     if (this.failure) throw this.failure.error;
   }
@@ -177,6 +184,9 @@ export class PartPipeline {
       await previous;
       if (this.failure) return; // an earlier part failed: nothing is committed after a gap
       if (!this.uncommitted.includes(entry)) return; // an earlier commit took this part along
+      // The body is read and a later part is on its way: that part's commit, due as soon as it
+      // is stored, takes this one along (one commit at the end of a PATCH, not one per part).
+      if (this.ending && this.uncommitted.at(-1) !== entry) return;
       // This part and the stored ones right after it: uploads done, none missing in between.
       let n = this.uncommitted.indexOf(entry) + 1;
       while (this.uncommitted[n]?.part) n++;

@@ -183,6 +183,30 @@ describe("upload writer in Node over the memory driver", () => {
       expect(sameBytes(await readAll((await driver.get(done.blobKey)).body), data)).toBe(true);
     });
 
+    test("once the body is read, a part stored before the next one is not committed on its own: the last part's commit takes it along", async () => {
+      const ns = "node/at-end";
+      // Exactly two parts, as a 16 MiB PATCH of 8 MiB parts: nothing after part 2 waits for a buffer.
+      const data = seeded(2 * PART, 75);
+      const gates = new Map([1, 2].map((n) => [n, deferred()]));
+      const ops: RecordedOp[] = [];
+      const { driver, calls } = gatedDriver(recordingDriver(createMemoryDriver(), ops), (n) => gates.get(n)?.promise ?? Promise.resolve());
+      const writer = await createUploadWriter(driver, { namespace: ns, id: ID, length: data.length }, { partSize: PART });
+      const { stream, seen } = counted(data, CHUNK);
+      const writing = writer.write(stream);
+
+      await until(() => seen.bytes === data.length && calls.includes(2));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      gates.get(1)?.resolve(); // part 1 is stored while part 2 is still on its way
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(writer.offset).toBe(0);
+      expect(ops.filter((o) => o.op === "put").map((o) => o.key)).not.toContain(uploadHashStatePath(ns, ID, PART));
+      gates.get(2)?.resolve();
+      expect(await writing).toEqual({ written: data.length, offset: data.length });
+      expect(ops.filter((o) => o.op === "put" && o.key === uploadInfoPath(ns, ID))).toHaveLength(2); // creation + parts 1-2
+      const done = await writer.finish();
+      expect(done.digest).toBe(await sha256(data));
+    });
+
     test("a part upload failing while the next part is received leaves the offset at the last stored part; a resumed writer finishes", async () => {
       const ns = "node/inflight";
       const data = seeded(3 * PART + 5, 73);
