@@ -66,16 +66,17 @@ function builtModules(main) {
 /**
  * Starts the worker of `configPath` (a generated dist/<name>/wrangler.json) on host:port with
  * R2 and Durable Objects persisted under `stateDir` (the `v3` layout `wrangler dev --persist-to`
- * and the Vite plugin use, so all three read the same uploads). `vars` override the config's.
+ * and the Vite plugin use, so all three read the same uploads). `vars` override the config's;
+ * `quiet` keeps workerd's per-request log lines out (warnings and errors still show).
  * Resolves once workerd listens; returns a function that shuts it down.
  */
-export async function serveBuild({ configPath, host, port, stateDir, vars }) {
+export async function serveBuild({ configPath, host, port, stateDir, vars, quiet = false }) {
   const { options, main } = workerOptionsOf(configPath);
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       host,
       port,
-      log: new Log(LogLevel.INFO),
+      log: new Log(quiet ? LogLevel.WARN : LogLevel.INFO),
       // The placeholder `Request.cf`, not one fetched from workers.cloudflare.com: the worker reads
       // none of it, and a local server has no business calling out (offline it only warns).
       cf: false,

@@ -123,6 +123,7 @@ async function serveExample(): Promise<string> {
       port,
       stateDir: join(work, "state"),
       vars: { UPLOAD_SECRET: "example-upload-secret", SESSION_SECRET: "example-session-secret" },
+      quiet: true,
     });
     served = { base: `http://127.0.0.1:${port}`, stop };
   }
