@@ -7,7 +7,7 @@ import { createSHA256 } from "hash-wasm";
 import { createUploader } from "../../client/index.ts";
 import { createWorkerHasher } from "../../client/hashing/worker-hasher.ts";
 import { createOpfsStaging } from "../../client/staging/staging.ts";
-import { type StageEvent, stageDirectory } from "../../client/staging/opfs.ts";
+import { type CopyTimes, type StageEvent, stageDirectory } from "../../client/staging/opfs.ts";
 
 const MiB = 1024 * 1024;
 
@@ -67,7 +67,7 @@ const bench = {
   async hashUploader(
     key: string,
     stage = false,
-  ): Promise<{ ms: number; digest: string; startMs: number; stagedBytes: number; stageEnd: string; copyMs: number }> {
+  ): Promise<{ ms: number; digest: string; startMs: number; stagedBytes: number; stageEnd: string; copyMs: number; spent?: CopyTimes }> {
     await hasher.forget(key);
     await staging.remove(key);
     const t0 = performance.now();
@@ -100,7 +100,15 @@ const bench = {
           )
       : 0;
     await staging.remove(key);
-    return { ms, digest: result.digest, startMs, stagedBytes, stageEnd: last ? last.kind : "none", copyMs };
+    return {
+      ms,
+      digest: result.digest,
+      startMs,
+      stagedBytes,
+      stageEnd: last ? (last.kind === "stopped" ? `stopped (${last.why})` : last.kind) : "none",
+      copyMs,
+      ...(last?.kind === "whole" && last.spent ? { spent: last.spent } : {}),
+    };
   },
 
   /** Raw hash-wasm on the same bytes, already in memory: the ceiling for the uploader's hasher. */

@@ -21,8 +21,9 @@ import { nameOf, openSink, removeCopy, type StageEvent, type StageSink } from ".
 const COPY_BUFFER = 4 * 1024 * 1024;
 
 /**
- * The storage probe: the first this many bytes written in place (sync access handle) are timed,
- * and below MIN_WRITE_RATE the copy stops as "slow". What it catches is an OPFS kept in memory:
+ * The storage probe: the writes of the first this many bytes written in place (sync access
+ * handle) are timed, flushes not (an fsync on a busy disk can take a while; a write lands in the
+ * page cache), and below MIN_WRITE_RATE the copy stops as "slow". What it catches is an OPFS kept in memory:
  * Chromium's private windows (and Playwright's default contexts) wrote at 13-30 MB/s there,
  * against 420-860 MB/s into a profile on disk (bench item 1, 2026-12). Such a copy dies with
  * the window, so it could never serve after a crash, and it would hold the file in RAM. Only the
@@ -123,28 +124,33 @@ async function copyFile(
     const fill = filler(file.slice(at).stream());
     let buffer = new ArrayBuffer(Math.min(COPY_BUFFER, Math.max(1, file.size - at)));
     const probe = { bytes: 0, ms: 0 };
+    const spent = { read: 0, write: 0, commit: 0 };
     while (at < file.size) {
+      const t = io.now();
       const filled = await fill(buffer);
+      spent.read += io.now() - t;
       buffer = filled.buffer;
       if (filled.length === 0) throw new Error(`the file ended at ${at} of ${file.size} bytes`);
       const t0 = io.now();
       await sink.write(new Uint8Array(buffer, 0, filled.length), at);
-      at += filled.length;
-      const commitNow = Math.floor(at / step) > Math.floor(committed / step) || at === file.size;
-      if (commitNow) await sink.commit();
+      spent.write += io.now() - t0;
       if (sink.inPlace && probe.bytes < PROBE_BYTES) {
         probe.bytes += filled.length;
         probe.ms += io.now() - t0;
         if (probe.bytes >= PROBE_BYTES && (probe.bytes * 1000) / Math.max(probe.ms, 1e-3) < MIN_WRITE_RATE) throw new SlowStorage();
       }
-      if (commitNow) {
+      at += filled.length;
+      if (Math.floor(at / step) > Math.floor(committed / step) || at === file.size) {
+        const t1 = io.now();
+        await sink.commit();
+        spent.commit += io.now() - t1;
         committed = at;
         if (at < file.size) report({ kind: "written", offset: at });
         onCommit(at);
       }
     }
     await sink.close();
-    report({ kind: "whole" });
+    report({ kind: "whole", spent });
   } catch (error) {
     await sink?.close().catch(() => undefined);
     await removeCopy(key);

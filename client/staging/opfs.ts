@@ -19,8 +19,15 @@ export const STAGE_DIR = "edge-upload-staged";
 /** What became of the copy, as the copier reports it to the page. */
 export type StageEvent =
   | { kind: "written"; offset: number } // the copy durably holds [0, offset)
-  | { kind: "whole" } // the whole file is kept
+  | { kind: "whole"; spent?: CopyTimes } // the whole file is kept
   | { kind: "stopped"; why: "full" | "unavailable" | "slow" }; // copying stopped (and the copy was removed); the hash goes on
+
+/** Milliseconds the copier spent reading the file, writing the copy and committing it, in this run (bench item 1's breakdown). */
+export interface CopyTimes {
+  read: number;
+  write: number;
+  commit: number;
+}
 
 /** The staging directory, or undefined when this browser has no OPFS (or `create` is false and it does not exist). */
 export async function stageDirectory(create: boolean): Promise<FileSystemDirectoryHandle | undefined> {
