@@ -7,25 +7,12 @@
  * stand in for the other. Web Standards only: the edge and edge/server.ts `signBlobUrl` share it.
  */
 
+import { fromBase64url, toBase64url } from "../shared/base64url.ts";
+
 const encoder = new TextEncoder();
 
 /** Default lifetime of a minted link (BLOB_URL_TTL_SECONDS overrides it on the edge). */
 export const DEFAULT_BLOB_URL_TTL_SECONDS = 3600;
-
-function base64url(bytes: Uint8Array): string {
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(text)) return undefined; // 32 bytes, unpadded
-  try {
-    return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/") + "="), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
 
 function key(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
@@ -37,7 +24,7 @@ function signedText(namespace: string, digest: string, exp: number): Uint8Array<
 
 /** The query string (`ns=...&exp=...&sig=...`) granting a read of `digest` in `namespace` until `exp`. */
 export async function blobUrlQuery(secret: string, namespace: string, digest: string, exp: number): Promise<string> {
-  const sig = base64url(new Uint8Array(await crypto.subtle.sign("HMAC", await key(secret), signedText(namespace, digest, exp))));
+  const sig = toBase64url(new Uint8Array(await crypto.subtle.sign("HMAC", await key(secret), signedText(namespace, digest, exp))));
   return new URLSearchParams({ ns: namespace, exp: String(exp), sig }).toString();
 }
 
@@ -56,7 +43,7 @@ export async function verifyBlobUrl(
 ): Promise<{ ok: true; namespace: string } | { ok: false; problem: BlobUrlProblem }> {
   const { ns, exp, sig } = params;
   if (!ns || !exp || !sig || !/^\d{1,12}$/.test(exp)) return { ok: false, problem: "malformed" };
-  const mac = fromBase64url(sig);
+  const mac = sig.length === 43 ? fromBase64url(sig) : undefined; // 32 bytes, unpadded
   if (!mac) return { ok: false, problem: "malformed" };
   const valid = await crypto.subtle.verify("HMAC", await key(secret), mac, signedText(ns, digest, Number(exp)));
   if (!valid) return { ok: false, problem: "bad-signature" };

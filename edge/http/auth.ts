@@ -4,25 +4,10 @@
  * (`npm run token`, or the app's own backend) and says which namespace it may write and read until
  * when. Web Crypto only, so scripts/token.mjs signs with this very file under Node.
  */
+import { fromBase64url, toBase64url } from "../../shared/base64url.ts";
 import type { TokenPayload } from "../../shared/protocol.ts";
 
 const encoder = new TextEncoder();
-
-function base64url(bytes: Uint8Array): string {
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return undefined;
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
-  try {
-    return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-}
 
 const keys = new Map<string, Promise<CryptoKey>>();
 
@@ -42,9 +27,9 @@ export function nowSeconds(): number {
 
 /** Signs a token for `payload` (exp in seconds since the epoch). */
 export async function signToken(secret: string, payload: TokenPayload): Promise<string> {
-  const body = base64url(encoder.encode(JSON.stringify({ ns: payload.ns, exp: payload.exp })));
+  const body = toBase64url(encoder.encode(JSON.stringify({ ns: payload.ns, exp: payload.exp })));
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(body)));
-  return `${body}.${base64url(mac)}`;
+  return `${body}.${toBase64url(mac)}`;
 }
 
 /** Why a token was refused; the edge says it in the 401 body, never which namespace exists. */
