@@ -50,7 +50,10 @@ self.onmessage = (event) => {
     checkpointInterval,
     rate,
     signal: controller.signal,
-    onStart: (resumedAt) => self.postMessage({ type: "start", resumedAt }),
+    onStart: (resumedAt) => {
+      copier?.postMessage({ type: "start", offset: resumedAt ?? 0 } satisfies CopierInbound);
+      self.postMessage({ type: "start", resumedAt });
+    },
     onProgress: (offset, bytesRead) => self.postMessage({ type: "progress", offset, bytesRead }),
   })
     .finally(() => copier?.postMessage({ type: "end" } satisfies CopierInbound))

@@ -8,16 +8,19 @@
  * transferred (not copied) to the hasher and back: the hasher thread only hashes.
  *
  * Protocol on the port: hasher -> reader `start` (offset, buffer size, buffers in flight) and
- * `free` (a hashed buffer returned); reader -> hasher `chunk`, `end` or `error`. The copy kept in
- * this browser is not the reader's business: a copier worker reads the file for it (staging/).
+ * `free` (a hashed buffer returned); reader -> hasher `chunk`, `end` or `error`. While the file is
+ * also copied into this browser (staging/copier.ts), a copy of each buffer goes to the copier on a
+ * port of its own, as long as the copier has room for it (it asks for buffers): the file is read
+ * once for both, and the reader never waits for the copier.
  */
+import type { SharedBytes, SharedBytesAsk } from "../staging/copier.ts";
 
 export type ReaderRequest = { type: "start"; offset: number; bufferSize: number; buffers: number } | { type: "free"; buffer: ArrayBuffer };
 
 export type ReaderResponse = { type: "chunk"; buffer: ArrayBuffer; length: number } | { type: "end" } | { type: "error"; name: string; message: string };
 
-/** Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers` ahead. */
-export function serveFile(file: Blob, port: MessagePort): void {
+/** Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers` ahead; with `copier`, shares them (above). */
+export function serveFile(file: Blob, port: MessagePort, copier?: MessagePort): void {
   const free: ArrayBuffer[] = [];
   let credits = 0;
   let wake: (() => void) | undefined;
@@ -39,14 +42,25 @@ export function serveFile(file: Blob, port: MessagePort): void {
       } satisfies ReaderResponse),
     );
   };
+  let copierRoom = 0;
+  if (copier) copier.onmessage = (event: MessageEvent<SharedBytesAsk>) => void (copierRoom += event.data.buffers);
   async function pump(offset: number, size: number) {
     const fill = filler(file.slice(offset).stream());
-    for (;;) {
+    for (let at = offset; ; ) {
       while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
       credits--;
       const { buffer, length } = await fill(free.pop() ?? new ArrayBuffer(size));
+      if (copier && copierRoom > 0 && length > 0) {
+        copierRoom--;
+        const shared = buffer.slice(0, length);
+        copier.postMessage({ type: "bytes", at, buffer: shared } satisfies SharedBytes, [shared]);
+      }
+      at += length;
       if (length > 0) port.postMessage({ type: "chunk", buffer, length } satisfies ReaderResponse, [buffer]);
-      if (length < size) return port.postMessage({ type: "end" } satisfies ReaderResponse);
+      if (length < size) {
+        copier?.postMessage({ type: "end" } satisfies SharedBytes);
+        return port.postMessage({ type: "end" } satisfies ReaderResponse);
+      }
     }
   }
 }

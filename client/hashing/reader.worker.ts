@@ -5,12 +5,13 @@
  */
 import { serveFile } from "./reader.ts";
 
-/** The one message the reader gets: the file and the port to its hasher. */
+/** The one message the reader gets: the file, the port to its hasher, and the one to the copier when the file is copied too. */
 export interface ReaderStart {
   file: Blob;
   port: MessagePort;
+  copier?: MessagePort;
 }
 
 declare const self: { onmessage: ((event: MessageEvent<ReaderStart>) => void) | null };
 
-self.onmessage = (event) => serveFile(event.data.file, event.data.port);
+self.onmessage = (event) => serveFile(event.data.file, event.data.port, event.data.copier);

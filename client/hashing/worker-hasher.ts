@@ -64,15 +64,19 @@ function endCopier(key: string, copier?: Worker): void {
   copiers.delete(key);
 }
 
-/** Starts the copier of `input` (terminating an older one of the key); returns the port for the hasher's checkpoints. */
-function startCopier(input: HashInput): MessagePort {
+/** Starts the copier of `input` (terminating an older one of the key); returns the ports for the hasher's checkpoints and the reader's bytes. */
+function startCopier(input: HashInput): { hasher: MessagePort; reader: MessagePort } {
   endCopier(input.key);
   const copier = new Worker(new URL("../staging/copier.worker.ts", import.meta.url), { type: "module", name: "edge-upload-copier" });
   copiers.set(input.key, copier);
   const channel = new MessageChannel();
+  const shared = new MessageChannel();
   // Committed at the hasher's save step (half its checkpoint interval), so each checkpoint is stored soon after it is taken.
   const step = Math.max(1, Math.floor((input.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL) / 2));
-  copier.postMessage({ file: input.file, key: input.key, step, hasher: channel.port2 } satisfies CopierStart, [channel.port2]);
+  copier.postMessage({ file: input.file, key: input.key, step, hasher: channel.port2, reader: shared.port2 } satisfies CopierStart, [
+    channel.port2,
+    shared.port2,
+  ]);
   copier.onmessage = (event: MessageEvent<CopierResponse>) => {
     if (event.data.type === "stage") input.onStage?.(event.data.event);
     else endCopier(input.key, copier);
@@ -81,7 +85,7 @@ function startCopier(input: HashInput): MessagePort {
     endCopier(input.key, copier);
     input.onStage?.({ kind: "stopped", why: "unavailable" });
   };
-  return channel.port1;
+  return { hasher: channel.port1, reader: shared.port1 };
 }
 
 export function createWorkerHasher(): Hasher {
@@ -91,8 +95,10 @@ export function createWorkerHasher(): Hasher {
     start(input): HashRun {
       const { worker, reader } = takeSpare();
       const channel = new MessageChannel();
-      reader.postMessage({ file: input.file, port: channel.port2 } satisfies ReaderStart, [channel.port2]);
-      const copierPort = input.stage ? startCopier(input) : undefined;
+      const copierPorts = input.stage ? startCopier(input) : undefined;
+      const copierPort = copierPorts?.hasher;
+      const readerStart: ReaderStart = { file: input.file, port: channel.port2, ...(copierPorts ? { copier: copierPorts.reader } : {}) };
+      reader.postMessage(readerStart, copierPorts ? [channel.port2, copierPorts.reader] : [channel.port2]);
       const copier = copiers.get(input.key);
       const stop = (finished: boolean) => {
         worker.terminate();

@@ -14,31 +14,42 @@
  * is removed, and from then on checkpoints are stored as they come, as without staging.
  */
 import type { CheckpointStore, HashCheckpoint } from "../hashing/checkpoint.ts";
-import { filler } from "../hashing/reader.ts";
 import { nameOf, openSink, removeCopy, type StageEvent, type StageSink } from "./opfs.ts";
 
 /** Bytes read from the file per write into the copy. */
 const COPY_BUFFER = 4 * 1024 * 1024;
 
 /**
- * The storage probe: the writes of the first this many bytes written in place (sync access
- * handle) are timed, flushes not (an fsync on a busy disk can take a while; a write lands in the
- * page cache), and below MIN_WRITE_RATE the copy stops as "slow". What it catches is an OPFS kept in memory:
- * Chromium's private windows (and Playwright's default contexts) wrote at 13-30 MB/s there,
- * against 420-860 MB/s into a profile on disk (bench item 1, 2026-12). Such a copy dies with
- * the window, so it could never serve after a crash, and it would hold the file in RAM. Only the
- * in-place path is probed: the createWritable path (WebKitGTK) is slow on disk as well (20-40
- * MB/s, each commit copies the file), and keeping that copy is the point there.
+ * Storage too slow to be a disk: an OPFS kept in memory, as in Chromium's private windows (and
+ * Playwright's default contexts), which wrote at 13-30 MB/s against 420-860 MB/s into a profile on
+ * disk (bench item 1, 2026-12). Such a copy dies with the window, so it could never serve after a
+ * crash, and it holds the file in RAM: once the hash has done LAG_FROM bytes in this run, a copy
+ * that has done less than LAG_RATIO of that stops as "slow". Measured against the hash, not the
+ * clock: on a loaded machine both slow down together, while a timed probe of the first 16 MiB
+ * (64 MB/s) stopped a disk profile's copy in the bench at load 11. Only the in-place path is
+ * judged: the createWritable path (WebKitGTK) is slow on disk as well (20-40 MB/s, each commit
+ * copies the file), and keeping that copy is the point there.
  */
-const PROBE_BYTES = 16 * 1024 * 1024;
-const MIN_WRITE_RATE = 64 * 1000 * 1000; // bytes per second
+const LAG_FROM = 64 * 1024 * 1024;
+const LAG_RATIO = 1 / 4;
 
 class SlowStorage extends Error {
   override name = "SlowStorage";
 }
 
-/** The hasher's side of the port to the copier: its checkpoints as taken, then the end of the hash. */
-export type CopierInbound = { type: "checkpoint"; checkpoint: HashCheckpoint } | { type: "end" };
+/** The hasher's side of the port to the copier: where it starts, its checkpoints as taken, then the end of the hash. */
+export type CopierInbound = { type: "start"; offset: number } | { type: "checkpoint"; checkpoint: HashCheckpoint } | { type: "end" };
+
+/**
+ * Between the hasher's reader and the copier: the reader sends a copy of each buffer it read
+ * (while the copier grants it room: `want` adds buffers), so the file is read once for both; it
+ * sends `end` when its reading ended.
+ */
+export type SharedBytes = { type: "bytes"; at: number; buffer: ArrayBuffer } | { type: "end" };
+export type SharedBytesAsk = { type: "want"; buffers: number };
+
+/** Buffers the reader may have sent ahead of the copier (4 MiB each). */
+const SHARED_AHEAD = 4;
 
 export interface CopyJob {
   file: Blob;
@@ -55,8 +66,8 @@ export interface CopierHooks {
   settled(): void;
   /** Opens the copy for writing (tests give their own); opfs.ts's openSink by default. */
   open?: (key: string) => Promise<StageSink | undefined>;
-  /** Milliseconds, for the storage probe (tests give their own clock); performance.now by default. */
-  now?: () => number;
+  /** The hasher's reader (SharedBytes): bytes it read are taken from it instead of being read again. */
+  reader?: MessagePort;
 }
 
 /**
@@ -80,18 +91,26 @@ export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks)
     }
     if (hashEnded && !copying) void storing.then(() => hooks.settled());
   };
+  const source = bytesOf(job.file, hooks.reader);
+  const hash = { from: 0, at: 0 }; // this run of the hash, as far as its checkpoints tell
   hasher.onmessage = (event: MessageEvent<CopierInbound>) => {
     const msg = event.data;
-    if (msg.type === "checkpoint") waiting.push(msg.checkpoint);
-    else hashEnded = true;
+    if (msg.type === "start") hash.from = hash.at = msg.offset;
+    else if (msg.type === "checkpoint") {
+      waiting.push(msg.checkpoint);
+      hash.at = msg.checkpoint.offset;
+    } else {
+      hashEnded = true;
+      source.readerEnded(); // a hash that ended without reading (its digest was stored) sends no bytes
+    }
     advance();
   };
   const onCommit = (offset: number) => {
     committed = offset;
     advance();
   };
-  const clock = hooks.now ?? (() => performance.now());
-  return copyFile(job, { open: hooks.open ?? openSink, now: clock }, hooks.report, onCommit).then(() => {
+  const io = { open: hooks.open ?? openSink, next: source.next, hashedInRun: () => hash.at - hash.from };
+  return copyFile(job, io, hooks.report, onCommit).then(() => {
     copying = false;
     advance();
   });
@@ -100,7 +119,7 @@ export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks)
 /** The copy loop; `onCommit(offset)` after each commit (Infinity once stopped: no copy holds the hash back). */
 async function copyFile(
   job: CopyJob,
-  io: { open: (key: string) => Promise<StageSink | undefined>; now: () => number },
+  io: { open: (key: string) => Promise<StageSink | undefined>; next: (at: number) => Promise<Uint8Array>; hashedInRun: () => number },
   report: (event: StageEvent) => void,
   onCommit: (offset: number) => void,
 ): Promise<void> {
@@ -120,30 +139,25 @@ async function copyFile(
     }
     let at = sink.size;
     let committed = at;
+    const from = at;
     onCommit(committed);
-    const fill = filler(file.slice(at).stream());
-    let buffer = new ArrayBuffer(Math.min(COPY_BUFFER, Math.max(1, file.size - at)));
-    const probe = { bytes: 0, ms: 0 };
+    const now = () => performance.now();
     const spent = { read: 0, write: 0, commit: 0 };
     while (at < file.size) {
-      const t = io.now();
-      const filled = await fill(buffer);
-      spent.read += io.now() - t;
-      buffer = filled.buffer;
-      if (filled.length === 0) throw new Error(`the file ended at ${at} of ${file.size} bytes`);
-      const t0 = io.now();
-      await sink.write(new Uint8Array(buffer, 0, filled.length), at);
-      spent.write += io.now() - t0;
-      if (sink.inPlace && probe.bytes < PROBE_BYTES) {
-        probe.bytes += filled.length;
-        probe.ms += io.now() - t0;
-        if (probe.bytes >= PROBE_BYTES && (probe.bytes * 1000) / Math.max(probe.ms, 1e-3) < MIN_WRITE_RATE) throw new SlowStorage();
-      }
-      at += filled.length;
+      const t = now();
+      const bytes = await io.next(at);
+      spent.read += now() - t;
+      if (bytes.length === 0) throw new Error(`the file ended at ${at} of ${file.size} bytes`);
+      const t0 = now();
+      await sink.write(bytes, at);
+      spent.write += now() - t0;
+      at += bytes.length;
+      const hashed = io.hashedInRun();
+      if (sink.inPlace && hashed >= LAG_FROM && at - from < hashed * LAG_RATIO) throw new SlowStorage();
       if (Math.floor(at / step) > Math.floor(committed / step) || at === file.size) {
-        const t1 = io.now();
+        const t1 = now();
         await sink.commit();
-        spent.commit += io.now() - t1;
+        spent.commit += now() - t1;
         committed = at;
         if (at < file.size) report({ kind: "written", offset: at });
         onCommit(at);
@@ -158,4 +172,51 @@ async function copyFile(
     report({ kind: "stopped", why: name === "QuotaExceededError" ? "full" : name === "SlowStorage" ? "slow" : "unavailable" });
     onCommit(Number.POSITIVE_INFINITY);
   }
+}
+
+/**
+ * The file's bytes at any offset: from the reader's buffers when it sent the ones there, else read
+ * here (up to the next buffer the reader sent, 4 MiB at most). While the reader may still send,
+ * the copier waits for it rather than read the same bytes a second time.
+ */
+function bytesOf(file: Blob, reader: MessagePort | undefined): { next(at: number): Promise<Uint8Array>; readerEnded(): void } {
+  const inbox: { at: number; bytes: Uint8Array }[] = [];
+  let ended = !reader;
+  let wake: (() => void) | undefined;
+  const markEnded = () => {
+    ended = true;
+    wake?.();
+  };
+  if (reader) {
+    reader.onmessage = (event: MessageEvent<SharedBytes>) => {
+      const msg = event.data;
+      if (msg.type === "bytes") inbox.push({ at: msg.at, bytes: new Uint8Array(msg.buffer) });
+      else ended = true;
+      wake?.();
+    };
+    reader.postMessage({ type: "want", buffers: SHARED_AHEAD } satisfies SharedBytesAsk);
+  }
+  const taken = () => {
+    inbox.shift();
+    reader?.postMessage({ type: "want", buffers: 1 } satisfies SharedBytesAsk);
+  };
+  return {
+    readerEnded: markEnded,
+    async next(at) {
+      for (;;) {
+        while (inbox[0] && inbox[0].at + inbox[0].bytes.length <= at) taken(); // behind the copy: not needed
+        const head = inbox[0];
+        if (head && head.at <= at) {
+          taken();
+          return head.bytes.subarray(at - head.at);
+        }
+        if (!head && !ended) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        const end = Math.min(file.size, at + COPY_BUFFER, head ? head.at : file.size);
+        return new Uint8Array(await file.slice(at, end).arrayBuffer());
+      }
+    },
+  };
 }

@@ -7,9 +7,10 @@ import { createIdbCheckpointStore } from "../persist/idb.ts";
 import { type CopyJob, runCopier } from "./copier.ts";
 import type { StageEvent } from "./opfs.ts";
 
-/** The one message the copier gets: what to copy, and the port its hasher sends checkpoints on. */
+/** The one message the copier gets: what to copy, the port its hasher sends checkpoints on, and the one its reader shares bytes on. */
 export interface CopierStart extends CopyJob {
   hasher: MessagePort;
+  reader: MessagePort;
 }
 
 /** What the copier tells the page: the copy's progress, then that it has nothing left to do. */
@@ -21,8 +22,9 @@ declare const self: {
 };
 
 self.onmessage = (event) => {
-  const { hasher, ...job } = event.data;
+  const { hasher, reader, ...job } = event.data;
   void runCopier(job, hasher, {
+    reader,
     checkpoints: createIdbCheckpointStore(),
     report: (stage) => self.postMessage({ type: "stage", event: stage }),
     settled: () => self.postMessage({ type: "settled" }),
