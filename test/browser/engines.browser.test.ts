@@ -11,9 +11,10 @@
  * do, so one test body runs in all three.
  *
  * Files come from disk (as a person's do) and go through the file input: Firefox and WebKit have
- * no showOpenFilePicker, so after a crash the interrupted row asks for the same file again. If
- * the page one day keeps a copy it can continue from (OPFS staging), the row continues by itself;
- * both are accepted, neither is required.
+ * no showOpenFilePicker, so after a crash mid-hash the interrupted row asks for the same file
+ * again, unless the copy the page keeps in OPFS (issue 18) was already whole, in which case the
+ * row continues from it; both are accepted here. engines-staging.browser.test.ts is the test of
+ * continuing from that copy in every engine.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
