@@ -270,7 +270,7 @@ export class StoredUpload {
     const writes: Promise<unknown>[] = newParts.length > 0 ? this.#putEtagGroups(etags, Math.floor(this.committedEtags.length / ETAGS_PER_GROUP)) : [];
     if (tail.length > 0) writes.push(this.driver.put(uploadTailPath(namespace, id, offset), tail));
     if (state) writes.push(this.driver.put(uploadHashStatePath(namespace, id, offset), state));
-    await Promise.all(writes);
+    await settled(writes);
 
     await this.save({ ...this.current, offset, lastWriteAt: rfc3339(now) });
     this.committedEtags = etags;
@@ -280,7 +280,7 @@ export class StoredUpload {
     if (before.tail && before.offset !== offset) stale.push(uploadTailPath(namespace, id, before.offset));
     if (before.state && before.offset !== offset) stale.push(uploadHashStatePath(namespace, id, before.offset));
     if (stale.length > 0) {
-      const cleanup = Promise.all([this.#cleanup, this.driver.delete(...stale)]).then(() => undefined);
+      const cleanup = settled([this.#cleanup, this.driver.delete(...stale)]);
       cleanup.catch(() => undefined); // awaited later; never an unhandled rejection meanwhile
       this.#cleanup = cleanup;
     }
@@ -288,7 +288,7 @@ export class StoredUpload {
 
   /** Replaces every committed etag (the parts were copied to another multipart upload). */
   async replaceEtags(etags: string[]): Promise<void> {
-    await Promise.all(this.#putEtagGroups(etags, 0));
+    await settled(this.#putEtagGroups(etags, 0));
     this.committedEtags = etags;
   }
 
@@ -351,5 +351,17 @@ export class StoredUpload {
     if (info.layout === "moving") await this.driver.resumeMultipart(info.moveFrom.key, info.moveFrom.uploadId).abort();
     await this.removeKeys();
     this.#closed = true;
+  }
+}
+
+/**
+ * Waits for every write, then throws the first failure. Not Promise.all, which rejects while the
+ * other writes are still on their way: the caller would go on (the client resumes, the upload
+ * finishes and its keys are removed) and a write landing late would leave a key behind, or put
+ * an older parts list over a newer one.
+ */
+async function settled(writes: (Promise<unknown> | undefined)[]): Promise<void> {
+  for (const result of await Promise.allSettled(writes)) {
+    if (result.status === "rejected") throw result.reason;
   }
 }

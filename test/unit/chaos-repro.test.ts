@@ -8,8 +8,8 @@
  */
 import { describe, expect, test } from "vitest";
 import { ApiError } from "../../edge/http/errors.ts";
-import { blobDataPath, uploadInfoPath } from "../../edge/registry/paths.ts";
-import { type StorageDriver } from "../../edge/storage/driver.ts";
+import { blobDataPath, uploadHashStatePath, uploadInfoPath, uploadTailPath } from "../../edge/registry/paths.ts";
+import { StorageUnavailableError, type StorageDriver } from "../../edge/storage/driver.ts";
 import { createFaultyDriver, type FaultyDriverOptions } from "../../edge/storage/faulty.ts";
 import { createMemoryDriver } from "../../edge/storage/memory.ts";
 import { recordingDriver, type RecordedOp } from "../../edge/storage/testing.ts";
@@ -102,6 +102,46 @@ describe("chaos suite: minimal failing schedules (each fails while its bug is th
     await session.purge(now, { namespace: NS, id: ID });
     expect(await keysUnder(store, `docker/registry/v2/repositories/${NS}/`)).toEqual([]);
     expect(store.openMultiparts()).toEqual([]);
+  });
+
+  test("writer: a commit whose hasher-state write fails returns only after its tail write landed, so no key outlives the finish", async () => {
+    // Bug: the commit awaited its new keys with Promise.all, which rejects at the first failure
+    // while the other writes are still on their way. The write failed, the client resumed and
+    // finished, and the slow tail put landed after the finish had removed the upload's keys
+    // (chaos-session seed 14, schedule 57 of 80: "keys left under the upload: tail/1", only in
+    // runs where the tail put's injected latency outlasted the retry and the finish).
+    const store = createMemoryDriver();
+    const data = seededBytes(2, 4);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let faulty = true;
+    const driver: StorageDriver = {
+      ...store,
+      async put(key, body, opts) {
+        if (faulty && key === uploadTailPath(NS, ID, 1)) await held; // a slow answer
+        if (faulty && key === uploadHashStatePath(NS, ID, 1)) throw new StorageUnavailableError(key, store.name, 1);
+        return store.put(key, body, opts);
+      },
+    };
+    const first = await createUploadWriter(driver, { namespace: NS, id: ID, length: data.length }, writerOptions);
+    const failed = first.write(data.subarray(0, 1)).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const finishAll = async () => {
+      faulty = false;
+      const resumed = await resumeUploadWriter(driver, { namespace: NS, id: ID }, writerOptions);
+      await resumed.write(data.subarray(resumed.offset));
+      await resumed.finish();
+    };
+    // What the client does next once the write has answered: resume from the committed offset.
+    const answeredEarly = await Promise.race([failed.then(() => true), tickSleep(20).then(() => false)]);
+    if (answeredEarly) await finishAll();
+    release();
+    expect(await failed).toBeInstanceOf(StorageUnavailableError);
+    if (!answeredEarly) await finishAll();
+    await tickSleep(5);
+    expect(await leftoverProblems(store, NS, ID)).toEqual([]);
   });
 
   describe("S3-like stores (stale reads and listings)", () => {
