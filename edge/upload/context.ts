@@ -82,14 +82,10 @@ export class SessionContext {
     } catch (err) {
       // Our record says the keys were written: their absence is the store's fault (a stale
       // read, a lost bucket), not the client's. 404 would make tus clients start from zero.
-      if (err instanceof UploadUnknownError && record.created) {
-        throw new ApiError(503, "STORAGE_UNAVAILABLE", "the upload's data is not readable in the store right now; nothing was lost: retry", {
-          cause: err,
-          headers: { "Retry-After": String(STORE_RETRY_AFTER_SECONDS) },
-        });
-      }
+      if (err instanceof UploadUnknownError && record.created) throw staleRead(record.committed ?? 0, undefined, err);
       throw err;
     }
+    if (writer.offset < (record.committed ?? 0)) throw staleRead(record.committed ?? 0, writer.offset);
     if (!writer.verifiable) {
       await writer.cancel();
       await this.forget(record);
@@ -98,4 +94,13 @@ export class SessionContext {
     this.writer = writer;
     return writer;
   }
+}
+
+/** 503 for a store that answered with less than this object knows is committed: it will catch up. */
+function staleRead(committed: number, read: number | undefined, cause?: unknown): ApiError {
+  const what = read === undefined ? "not readable" : `read at offset ${read}, below the committed ${committed},`;
+  return new ApiError(503, "STORAGE_UNAVAILABLE", `the upload's data is ${what} in the store right now; nothing was lost: retry`, {
+    ...(cause === undefined ? {} : { cause }),
+    headers: { "Retry-After": String(STORE_RETRY_AFTER_SECONDS) },
+  });
 }

@@ -26,6 +26,12 @@ export interface SessionRecord {
   expiresAt: number;
   /** Set once the writer's keys exist: from then on a missing `info` is a stale read or a lost store, never "unknown". */
   created?: true;
+  /**
+   * The highest offset a client was told, all committed: a writer resumed below it read an older
+   * `info` (a stale read of an eventually consistent store), and answering from it would move a
+   * tus client's offset back.
+   */
+  committed?: number;
   /** Set before the upload's keys are removed (DELETE, expiry): a crash half-way still ends in removal. */
   removing?: true;
   /** Set before a write that may bring the offset to the length: the alarm then checks for a finish to drive. */

@@ -181,6 +181,7 @@ export class UploadSession {
         if (current.finished) return status(current, current.length);
         const writer = await this.#ctx.writerFor(current);
         if (writer.offset === current.length) return this.#finish(current, writer);
+        await this.#told(current, writer.offset);
         return status(current, writer.offset);
       });
     });
@@ -242,6 +243,13 @@ export class UploadSession {
     });
   }
 
+  /** Records `offset` as told before a HEAD answers it (./context.ts writerFor refuses to resume below it). */
+  async #told(record: SessionRecord, offset: number): Promise<void> {
+    if (offset <= (record.committed ?? 0)) return;
+    record.committed = offset;
+    await this.#ctx.save(record);
+  }
+
   async #finish(record: SessionRecord, writer: UploadWriter): Promise<UploadStatus> {
     await finish(this.#ctx, record, writer);
     return status(record, record.length);
@@ -294,9 +302,11 @@ export class UploadSession {
       } catch (err) {
         // The writer committed what it could; re-read its state on the next request.
         ctx.writer = undefined;
+        record.committed = writer.offset;
         await ctx.touch(record);
         throw err;
       }
+      record.committed = writer.offset;
       await ctx.touch(record);
     }
     if (writer.offset === record.length) return this.#finish(record, writer);

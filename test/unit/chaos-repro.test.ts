@@ -157,6 +157,32 @@ describe("chaos suite: minimal failing schedules (each fails while its bug is th
       expect(answer instanceof ApiError ? answer.status : 200).not.toBe(404);
     });
 
+    test("session: HEAD after a restart never reports less than an offset a PATCH answered, when the read of `info` is stale", async () => {
+      // Bug: the restarted object resumes its writer from whatever `info` the store answers; an
+      // older version (offset 100 or 0 where a PATCH had answered 200) was reported as the offset
+      // and the tus client's offset went back (chaos-session: "HEAD: offset went back"). The
+      // record in the object's own storage knows the committed offset: below it is a stale read,
+      // answered 503 (retry) like a stale "not found".
+      const data = seededBytes(300, 5);
+      const body = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(bytes), c.close()) });
+      const answers: string[] = [];
+      for (let seed = 1; seed <= 8; seed++) {
+        const faulty = createFaultyDriver(createMemoryDriver(), { seed, rates: { stale: 1 }, ops: ["get", "stat", "list"], staleWindow: 50 });
+        faulty.setEnabled(false); // every read fresh until the restart, the writes remembered
+        const storage = createMemorySessionStorage();
+        const session = new UploadSession({ driver: faulty, storage, config, writer: writerOptions });
+        await session.create({ id: ID, namespace: NS, length: data.length, metadata: "" });
+        await session.patch(NS, { offset: 0, contentLength: 100, body: body(data.subarray(0, 100)) });
+        const told = await session.patch(NS, { offset: 100, contentLength: 100, body: body(data.subarray(100, 200)) });
+        expect(told.offset).toBe(200);
+        faulty.setEnabled(true);
+        const restarted = new UploadSession({ driver: faulty, storage, config, writer: writerOptions });
+        const head = await restarted.head(NS).catch((e: unknown) => e);
+        answers.push(head instanceof ApiError ? `${head.status}` : `offset ${(head as { offset: number }).offset}`);
+      }
+      expect(answers.filter((a) => a !== "503" && a !== "offset 200")).toEqual([]);
+    });
+
     test("writer: resuming from a stale `info` never moves the committed offset back", async () => {
       // Bug: commits rewrite `info` unconditionally; a writer resumed from an older `info` (stale
       // read) commits its older offset over the newer one. A conditional put (If-Match on the
