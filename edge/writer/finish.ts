@@ -15,6 +15,7 @@ import { DigestMismatchError, HashStateUnavailableError, UploadDataUnavailableEr
 import type { HasherFactory } from "./hashers.ts";
 import { completeOnce, sizeIs } from "./multipart.ts";
 import type { RetryPolicy, StoredUpload } from "./record.ts";
+import { settled } from "./settled.ts";
 
 /**
  * What the finish works on: the upload's committed state (which it may rewrite, and removes on a
@@ -84,7 +85,7 @@ async function finishMultipart(s: FinishInput, expected: Sha256Digest[], compute
   const record = info.layout === "staged" ? upload.save({ ...info, layout: "assembled" }) : undefined;
   if (!computed) await record;
   const present = computed ? statBlob(upload.driver, computed) : undefined;
-  const [digest] = await Promise.all([validateStored(s, dataKey, computed === undefined ? expected : undefined), record, present]);
+  const [digest] = await settled([validateStored(s, dataKey, computed === undefined ? expected : undefined), record, present] as const);
   const final = computed ?? digest;
   if (!final) throw new HashStateUnavailableError(info.id);
   if (!computed) await rejectMismatch(s, expected, final);

@@ -26,6 +26,7 @@ import { readAll } from "../storage/body.ts";
 import { PathNotFoundError, PreconditionFailedError, type StorageDriver, type UploadedPart } from "../storage/driver.ts";
 import { abortUnrecorded } from "./copy.ts";
 import { UploadChangedError, UploadExistsError, UploadUnknownError } from "./errors.ts";
+import { settled } from "./settled.ts";
 
 /** A multipart upload as the store names it. */
 export interface MultipartRef {
@@ -280,7 +281,7 @@ export class StoredUpload {
     if (before.tail && before.offset !== offset) stale.push(uploadTailPath(namespace, id, before.offset));
     if (before.state && before.offset !== offset) stale.push(uploadHashStatePath(namespace, id, before.offset));
     if (stale.length > 0) {
-      const cleanup = settled([this.#cleanup, this.driver.delete(...stale)]);
+      const cleanup = settled([this.#cleanup, this.driver.delete(...stale)]).then(() => undefined);
       cleanup.catch(() => undefined); // awaited later; never an unhandled rejection meanwhile
       this.#cleanup = cleanup;
     }
@@ -351,17 +352,5 @@ export class StoredUpload {
     if (info.layout === "moving") await this.driver.resumeMultipart(info.moveFrom.key, info.moveFrom.uploadId).abort();
     await this.removeKeys();
     this.#closed = true;
-  }
-}
-
-/**
- * Waits for every write, then throws the first failure. Not Promise.all, which rejects while the
- * other writes are still on their way: the caller would go on (the client resumes, the upload
- * finishes and its keys are removed) and a write landing late would leave a key behind, or put
- * an older parts list over a newer one.
- */
-async function settled(writes: (Promise<unknown> | undefined)[]): Promise<void> {
-  for (const result of await Promise.allSettled(writes)) {
-    if (result.status === "rejected") throw result.reason;
   }
 }

@@ -8,7 +8,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { ApiError } from "../../edge/http/errors.ts";
-import { blobDataPath, uploadHashStatePath, uploadInfoPath, uploadTailPath } from "../../edge/registry/paths.ts";
+import { blobDataPath, uploadDataPath, uploadHashStatePath, uploadInfoPath, uploadTailPath } from "../../edge/registry/paths.ts";
 import { StorageUnavailableError, type StorageDriver } from "../../edge/storage/driver.ts";
 import { createFaultyDriver, type FaultyDriverOptions } from "../../edge/storage/faulty.ts";
 import { createMemoryDriver } from "../../edge/storage/memory.ts";
@@ -142,6 +142,46 @@ describe("chaos suite: minimal failing schedules (each fails while its bug is th
     if (!answeredEarly) await finishAll();
     await tickSleep(5);
     expect(await leftoverProblems(store, NS, ID)).toEqual([]);
+  });
+
+  test("writer: a finish whose check of the assembled object fails returns only after its record write landed", async () => {
+    // Same shape as the commit's: the finish records "assembled" beside the size check and the
+    // blob lookup; with Promise.all a failed check rejected while the record's rewrite was still
+    // on its way, so the next request (HEAD, PATCH, alarm) raced a write of its own finish.
+    const data = seededBytes(PART + 1, 6);
+    const store = createMemoryDriver();
+    const dataKey = uploadDataPath(NS, ID);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const driver: StorageDriver = {
+      ...store,
+      async put(key, body, opts) {
+        const assembled = await store.stat(dataKey).then(
+          () => true,
+          () => false,
+        );
+        if (key === uploadInfoPath(NS, ID) && assembled) await held; // the "assembled" record: a slow answer
+        return store.put(key, body, opts);
+      },
+      async stat(key) {
+        if (key === dataKey) throw new StorageUnavailableError(key, store.name, 1);
+        return store.stat(key);
+      },
+    };
+    const w = await createUploadWriter(driver, { namespace: NS, id: ID, length: data.length }, writerOptions);
+    await w.write(data);
+    let released = false;
+    let answeredBeforeRelease = false;
+    const finishing = w.finish().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    void finishing.then(() => (answeredBeforeRelease = !released));
+    await tickSleep(20);
+    released = true;
+    release();
+    expect(await finishing).toBeInstanceOf(StorageUnavailableError);
+    expect(answeredBeforeRelease).toBe(false);
   });
 
   describe("S3-like stores (stale reads and listings)", () => {
