@@ -42,7 +42,7 @@ import { type BrowserContext, type Browser as PlaywrightBrowser, type Page as Pl
 import puppeteer, { type Page as PuppeteerPage } from "puppeteer-core";
 import { Builder, type WebDriver, type WebElement } from "selenium-webdriver";
 import { CHROMIUM_ARGS, chromiumPath } from "./chromium.ts";
-import { freePort, groupAlive } from "./server-process.ts";
+import { freePort, groupAlive, liveGroups } from "./server-process.ts";
 
 export type Engine = "chromium" | "firefox" | "webkit";
 export const ENGINES: readonly Engine[] = ["chromium", "firefox", "webkit"];
@@ -122,17 +122,8 @@ async function killGroup(pgid: number): Promise<void> {
   }
 }
 
-/** Every browser group still running, killed if the test process exits without closing them. */
-const live = new Set<number>();
-process.once("exit", () => {
-  for (const pgid of live) {
-    try {
-      process.kill(-pgid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
+/** Every browser and driver group still running: killed if the test process exits without closing them. */
+const live = liveGroups;
 
 /** The engine-neutral parts, given the few primitives each driver has to supply. */
 function common(

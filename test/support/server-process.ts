@@ -73,8 +73,12 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** Every live server group, killed if the test process exits without stopping them. */
-const live = new Set<number>();
+/**
+ * Every live process group this test process started (servers here, browsers and drivers in
+ * browsers.ts), killed if the test process exits without stopping them.
+ */
+export const liveGroups = new Set<number>();
+const live = liveGroups;
 process.once("exit", () => {
   for (const pgid of live) {
     try {
