@@ -22,8 +22,7 @@ const idb = createIdbCheckpointStore();
 
 /**
  * While the file is copied (staging/copier.ts), checkpoints go to the copier, which stores each
- * once the copy holds its offset: the hash never waits for the copy, and the copy is never behind
- * a stored checkpoint. Reading and dropping a checkpoint stay here.
+ * as it comes and learns from them how far the hash is. Reading and dropping a checkpoint stay here.
  */
 function viaCopier(copier: MessagePort): CheckpointStore {
   return {

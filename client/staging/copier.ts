@@ -4,14 +4,17 @@
  * from where the copy ends (an earlier session's copy goes on), and commits the copy every `step`
  * bytes (the hasher's save step).
  *
- * The rule that the copy is never behind the hash is kept on the other side: while a file is
- * copied, the hasher's checkpoints come here (over a MessagePort, as they are taken) instead of
- * going to IndexedDB, and a checkpoint at X is stored only once the copy durably holds X bytes.
- * The hasher never waits; a checkpoint the copy has not reached yet waits here, and the copier
- * goes on after the hash has ended until the copy is whole (worker-hasher.ts keeps it running).
+ * While a file is copied, the hasher's checkpoints come here (over a MessagePort, as they are
+ * taken): they tell the copier how far the hash is (to rest while it runs, and to judge slow
+ * storage), and the copier stores each at once, in order. A checkpoint is not held back until
+ * the copy reaches it: only a whole copy can stand in for the file (staging.ts answers "partial"
+ * for any other), so a checkpoint ahead of the copy risks nothing, while holding it back lost the
+ * hash's progress after a crash whenever the copy trailed (WebKitGTK's createWritable copy under
+ * load: a crash mid-hash hashed again from 0). The copier goes on after the hash has ended until
+ * the copy is whole (worker-hasher.ts keeps it running).
  *
  * A failure (storage full, OPFS refusing) stops the copy, never the hash or the upload: the copy
- * is removed, and from then on checkpoints are stored as they come, as without staging.
+ * is removed.
  */
 import type { CheckpointStore, HashCheckpoint } from "../hashing/checkpoint.ts";
 import { nameOf, openSink, removeCopy, type StageEvent, type StageSink } from "./opfs.ts";
@@ -68,7 +71,7 @@ export interface CopyJob {
 }
 
 export interface CopierHooks {
-  /** Where checkpoints are stored once the copy has reached them (IndexedDB in the browser). */
+  /** Where the hasher's checkpoints are stored, as they come (IndexedDB in the browser). */
   checkpoints: CheckpointStore;
   report(event: StageEvent): void;
   /** The copy is whole or stopped, the hash has ended, and every checkpoint due is stored. */
@@ -80,24 +83,14 @@ export interface CopierHooks {
 }
 
 /**
- * Copies `job.file` into its copy and stores the checkpoints that arrive on `hasher` once the copy
- * holds their offset. Resolves when the copy is whole or stopped (settled() may come later, when
- * the hash ends after the copy).
+ * Copies `job.file` into its copy and stores the checkpoints that arrive on `hasher`. Resolves
+ * when the copy is whole or stopped (settled() may come later, when the hash ends after the copy).
  */
 export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks): Promise<void> {
-  /** Bytes the copy durably holds; Infinity once copying stopped (no copy: nothing to wait for). */
-  let committed = 0;
   let copying = true;
   let hashEnded = false;
-  const waiting: HashCheckpoint[] = []; // offsets increasing
-  let storing: Promise<void> = Promise.resolve();
+  let storing: Promise<void> = Promise.resolve(); // one store at a time, in the order taken
   const advance = () => {
-    let due: HashCheckpoint | undefined;
-    while (waiting.length > 0 && waiting[0]!.offset <= committed) due = waiting.shift();
-    if (due) {
-      const checkpoint = due;
-      storing = storing.then(() => hooks.checkpoints.set(job.key, checkpoint)).catch(() => undefined);
-    }
     if (hashEnded && !copying) void storing.then(() => hooks.settled());
   };
   const source = bytesOf(job.file, hooks.reader);
@@ -106,31 +99,27 @@ export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks)
     const msg = event.data;
     if (msg.type === "start") hash.from = hash.at = msg.offset;
     else if (msg.type === "checkpoint") {
-      waiting.push(msg.checkpoint);
-      hash.at = msg.checkpoint.offset;
+      const { checkpoint } = msg;
+      storing = storing.then(() => hooks.checkpoints.set(job.key, checkpoint)).catch(() => undefined);
+      hash.at = checkpoint.offset;
     } else {
       hashEnded = true;
       source.readerEnded(); // a hash that ended without reading (its digest was stored) sends no bytes
     }
     advance();
   };
-  const onCommit = (offset: number) => {
-    committed = offset;
-    advance();
-  };
   const io = { open: hooks.open ?? openSink, next: source.next, hashedInRun: () => hash.at - hash.from, hashing: () => !hashEnded };
-  return copyFile(job, io, hooks.report, onCommit).then(() => {
+  return copyFile(job, io, hooks.report).then(() => {
     copying = false;
     advance();
   });
 }
 
-/** The copy loop; `onCommit(offset)` after each commit (Infinity once stopped: no copy holds the hash back). */
+/** The copy loop: from where the copy ends to the file's end, committing every `step` bytes. */
 async function copyFile(
   job: CopyJob,
   io: { open: (key: string) => Promise<StageSink | undefined>; next: (at: number) => Promise<Uint8Array>; hashedInRun: () => number; hashing: () => boolean },
   report: (event: StageEvent) => void,
-  onCommit: (offset: number) => void,
 ): Promise<void> {
   const { file, key, step } = job;
   let sink: StageSink | undefined;
@@ -144,14 +133,13 @@ async function copyFile(
     }
     if (!sink) {
       report({ kind: "stopped", why: "unavailable" });
-      return onCommit(Number.POSITIVE_INFINITY);
+      return;
     }
     let at = sink.size;
     let committed = at;
     const from = at;
     // Measured from here: a copier still starting (its worker loads on demand) while the hash runs is not slow storage.
     const hashedBefore = io.hashedInRun();
-    onCommit(committed);
     const now = () => performance.now();
     const spent = { read: 0, write: 0, commit: 0 };
     while (at < file.size) {
@@ -171,7 +159,6 @@ async function copyFile(
         spent.commit += now() - t1;
         committed = at;
         if (at < file.size) report({ kind: "written", offset: at });
-        onCommit(at);
       }
       if (io.hashing()) await new Promise((resolve) => setTimeout(resolve, (now() - t0) * REST_WHILE_HASHING));
     }
@@ -182,7 +169,6 @@ async function copyFile(
     await removeCopy(key);
     const name = nameOf(error);
     report({ kind: "stopped", why: name === "QuotaExceededError" ? "full" : name === "SlowStorage" ? "slow" : "unavailable" });
-    onCommit(Number.POSITIVE_INFINITY);
   }
 }
 

@@ -2,7 +2,7 @@
  * The copy of a file kept in this browser's origin private file system (OPFS), one file per
  * upload key in the directory `edge-upload-staged`. This part is the layout and the writing; the
  * copier worker (copier.ts) copies the file with it, beside the hasher, and commits the copy at
- * the hasher's save step: a checkpoint at offset X is stored only once the copy durably holds X bytes.
+ * the hasher's save step; only a whole copy ever stands in for the file (staging.ts).
  *
  * Two ways to write, chosen by what the browser has:
  * - `createSyncAccessHandle` (Chromium, Firefox >= 111, Safari >= 15.2; dedicated workers only):
