@@ -13,6 +13,7 @@ import {
   DigestConflictError,
   DigestMismatchError,
   HashStateUnavailableError,
+  StaleUploadReadError,
   UploadChangedError,
   UploadDataUnavailableError,
   UploadTooLargeError,
@@ -114,6 +115,10 @@ export function toApiError(err: unknown): ApiError {
   }
   if (err instanceof StorageError && !(err instanceof InvalidPathError)) {
     return unavailable("STORAGE_UNAVAILABLE", "the storage failed or timed out; nothing was lost: retry", err);
+  }
+  if (err instanceof StaleUploadReadError) {
+    const what = err.read === undefined ? "not readable" : `read at offset ${err.read}, below the committed ${err.committed},`;
+    return unavailable("STORAGE_UNAVAILABLE", `the upload's data is ${what} in the store right now; nothing was lost: retry`, err);
   }
   if (err instanceof WriterClosedError || err instanceof UploadDataUnavailableError || err instanceof UploadChangedError) {
     return unavailable("STORAGE_UNAVAILABLE", "the upload's data is not readable yet; nothing was lost: retry", err);

@@ -3,9 +3,15 @@
  * finish, cleanup and alarm): the stores, the config, the record's persistence, and the writer
  * cached between requests.
  */
-import { ApiError, STORE_RETRY_AFTER_SECONDS } from "../http/errors.ts";
 import type { StorageDriver } from "../storage/driver.ts";
-import { HashStateUnavailableError, UploadUnknownError, resumeUploadWriter, type UploadWriter, type WriterOptions } from "../writer/index.ts";
+import {
+  HashStateUnavailableError,
+  StaleUploadReadError,
+  UploadUnknownError,
+  resumeUploadWriter,
+  type UploadWriter,
+  type WriterOptions,
+} from "../writer/index.ts";
 import type { UploadCompletedEvent } from "../events.ts";
 import { RECORD_KEY, nextAlarm, type EventTarget, type SessionRecord, type SessionStorage } from "./record.ts";
 
@@ -82,10 +88,10 @@ export class SessionContext {
     } catch (err) {
       // Our record says the keys were written: their absence is the store's fault (a stale
       // read, a lost bucket), not the client's. 404 would make tus clients start from zero.
-      if (err instanceof UploadUnknownError && record.created) throw staleRead(record.committed ?? 0, undefined, err);
+      if (err instanceof UploadUnknownError && record.created) throw new StaleUploadReadError(record.id, record.committed ?? 0, undefined, { cause: err });
       throw err;
     }
-    if (writer.offset < (record.committed ?? 0)) throw staleRead(record.committed ?? 0, writer.offset);
+    if (writer.offset < (record.committed ?? 0)) throw new StaleUploadReadError(record.id, record.committed ?? 0, writer.offset);
     if (!writer.verifiable) {
       await writer.cancel();
       await this.forget(record);
@@ -94,13 +100,4 @@ export class SessionContext {
     this.writer = writer;
     return writer;
   }
-}
-
-/** 503 for a store that answered with less than this object knows is committed: it will catch up. */
-function staleRead(committed: number, read: number | undefined, cause?: unknown): ApiError {
-  const what = read === undefined ? "not readable" : `read at offset ${read}, below the committed ${committed},`;
-  return new ApiError(503, "STORAGE_UNAVAILABLE", `the upload's data is ${what} in the store right now; nothing was lost: retry`, {
-    ...(cause === undefined ? {} : { cause }),
-    headers: { "Retry-After": String(STORE_RETRY_AFTER_SECONDS) },
-  });
 }

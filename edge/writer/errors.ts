@@ -140,3 +140,20 @@ export class UploadChangedError extends Error {
     super(`upload ${id}: its record changed under this writer; resume from storage`);
   }
 }
+
+/**
+ * The store answered an older state of the upload than its object knows was committed: `info`
+ * read at offset `read`, below `committed` (or not at all), a stale read of an eventually
+ * consistent store. It will catch up: 503, never 404 or an offset that moves a client back.
+ */
+export class StaleUploadReadError extends Error {
+  override readonly name = "StaleUploadReadError";
+  constructor(
+    readonly id: string,
+    readonly committed: number,
+    readonly read: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(`upload ${id}: the store answered ${read === undefined ? "no record" : `offset ${read}`}, below the committed ${committed}`, options);
+  }
+}
