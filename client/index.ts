@@ -18,7 +18,7 @@ import { createOpfsStaging, DEFAULT_STAGE_LIMIT } from "./staging/staging.ts";
 export function createUploader(options: UploaderOptions & { store?: UploadStore }): Uploader {
   return createUploaderCore(options, {
     store: options.store ?? createIdbStore(),
-    hasher: createWorkerHasher(),
+    hasher: createWorkerHasher({ stage: options.staging !== false }),
     baseUrl: globalThis.location?.href,
     // A copy of each file in this browser while it is hashed, so a crash costs no file search.
     staging: options.staging === false ? "off" : createOpfsStaging(options.stageLimit ?? DEFAULT_STAGE_LIMIT),

@@ -7,6 +7,7 @@ import { createSHA256 } from "hash-wasm";
 import { createUploader } from "../../client/index.ts";
 import { createWorkerHasher } from "../../client/hashing/worker-hasher.ts";
 import { createOpfsStaging } from "../../client/staging/staging.ts";
+import { type CopyPace, defaultCopyPace } from "../../client/staging/copier.ts";
 import { type CopyTimes, type StageEvent, stageDirectory } from "../../client/staging/opfs.ts";
 
 const MiB = 1024 * 1024;
@@ -48,7 +49,7 @@ function lagProbe(): () => number {
 
 // Created at page load, as an app creates its uploader: the hasher starts its workers ahead, so
 // (as for a person dropping a file on a loaded page) their script loading is not in the timing.
-const hasher = createWorkerHasher();
+const hasher = createWorkerHasher({ stage: true });
 const staging = createOpfsStaging();
 
 /** The running upload's last snapshot, for the harness to log while it waits. */
@@ -67,6 +68,7 @@ const bench = {
   async hashUploader(
     key: string,
     stage = false,
+    copyPace?: CopyPace,
   ): Promise<{ ms: number; digest: string; startMs: number; stagedBytes: number; stageEnd: string; copyMs: number; spent?: CopyTimes }> {
     await hasher.forget(key);
     await staging.remove(key);
@@ -84,7 +86,14 @@ const bench = {
         copied();
       }
     };
-    const result = await hasher.start({ key, file: file(), stage, onStage, onStart: () => (startMs = performance.now() - t0) }).result;
+    const result = await hasher.start({
+      key,
+      file: file(),
+      stage,
+      ...(copyPace ? { copyPace } : {}),
+      onStage,
+      onStart: () => (startMs = performance.now() - t0),
+    }).result;
     const ms = performance.now() - t0;
     if (stage) await copyEnded;
     await hasher.forget(key);
@@ -109,6 +118,11 @@ const bench = {
       copyMs,
       ...(last?.kind === "whole" && last.spent ? { spent: last.spent } : {}),
     };
+  },
+
+  /** The pace the copy keeps by default on this machine (by its cores), and the cores. */
+  async copyPace(): Promise<{ pace: CopyPace; cores: number }> {
+    return { pace: defaultCopyPace(), cores: navigator.hardwareConcurrency };
   },
 
   /** Raw hash-wasm on the same bytes, already in memory: the ceiling for the uploader's hasher. */

@@ -3,6 +3,7 @@
  * Two implementations of one interface: a Web Worker per running hash in browsers
  * (worker-hasher.ts; the main thread never hashes) and in-process in Node (here).
  */
+import type { CopyPace } from "../staging/copier.ts";
 import type { StageEvent } from "../staging/opfs.ts";
 import { type CheckpointStore, checkCheckpoint } from "./checkpoint.ts";
 import { type HashJobResult, runHashJob } from "./job.ts";
@@ -16,11 +17,12 @@ export interface HashInput {
   onStart?(resumedAt: number | undefined): void;
   onProgress?(offset: number, bytesRead: number): void;
   /**
-   * Browsers: keep a copy of the file in this browser (staging/), written beside the hash, never
-   * behind a stored checkpoint, and finished after the hash if need be. Hashers without it (Node)
-   * ignore it and never call onStage.
+   * Browsers: keep a copy of the file in this browser (staging/), written by a worker beside the
+   * hash, alongside it or after it (`copyPace`; by default by the machine's cores, copier.ts).
+   * Hashers without it (Node) ignore it and never call onStage.
    */
   stage?: boolean;
+  copyPace?: CopyPace;
   /** What became of the copy; it may end after the result (a copy slower than the hash). */
   onStage?(event: StageEvent): void;
 }

@@ -5,7 +5,7 @@
  * `new Worker(new URL("./hasher.worker.ts", import.meta.url))` in worker-hasher.ts.
  */
 import { createIdbCheckpointStore } from "../persist/idb.ts";
-import type { CopierInbound } from "../staging/copier.ts";
+import { COPIER_ROOM, type CopierInbound, passToCopier } from "../staging/pass.ts";
 import type { CheckpointStore } from "./checkpoint.ts";
 import { DEFAULT_SLICE_SIZE, runHashJob } from "./job.ts";
 import { portChunks } from "./reader.ts";
@@ -38,13 +38,14 @@ self.onmessage = (event) => {
     controller.abort();
     return;
   }
-  const { key, file, reader, copier, checkpointInterval, rate } = msg;
+  const { key, file, reader, copier, passBuffers, checkpointInterval, rate } = msg;
+  const pass = copier && passBuffers ? passToCopier(copier) : undefined;
   runHashJob({
     key,
     size: file.size,
     read: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
-    // 3 buffers of 4 MiB: one being hashed, two being filled (measured: enough to never wait).
-    chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, 3),
+    // 3 buffers of 4 MiB: one being hashed, two being filled (measured: enough to never wait); and those the copier may hold.
+    chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, pass ? 3 + COPIER_ROOM : 3, pass),
     checkpoints: copier ? viaCopier(copier) : idb,
     checkpointInterval,
     rate,

@@ -9,29 +9,29 @@
  *
  * Protocol on the port: hasher -> reader `start` (offset, buffer size, buffers in flight) and
  * `free` (a hashed buffer returned); reader -> hasher `chunk`, `end` or `error`. While the file is
- * also copied into this browser (staging/copier.ts), a copy of each buffer goes to the copier on a
- * port of its own, as long as the copier has room for it (it asks for buffers): the file is read
- * once for both, and the reader never waits for the copier.
+ * also copied into this browser alongside the hash (staging/pass.ts), the hasher may pass a
+ * hashed buffer on to the copier instead, which returns it here once written, on a port of its
+ * own: the file is read once for both, and no byte is copied between threads.
  */
-import type { SharedBytes, SharedBytesAsk } from "../staging/copier.ts";
 
 export type ReaderRequest = { type: "start"; offset: number; bufferSize: number; buffers: number } | { type: "free"; buffer: ArrayBuffer };
 
 export type ReaderResponse = { type: "chunk"; buffer: ArrayBuffer; length: number } | { type: "end" } | { type: "error"; name: string; message: string };
 
-/** Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers` ahead; with `copier`, shares them (above). */
-export function serveFile(file: Blob, port: MessagePort, copier?: MessagePort): void {
+/** Reader side: fills buffers from `file` at the offset the hasher asks for, at most `buffers` out at once; `returns` is where the copier gives buffers back (above). */
+export function serveFile(file: Blob, port: MessagePort, returns?: MessagePort): void {
   const free: ArrayBuffer[] = [];
   let credits = 0;
   let wake: (() => void) | undefined;
+  const freed = (buffer: ArrayBuffer) => {
+    free.push(buffer);
+    credits++;
+    wake?.();
+  };
+  if (returns) returns.onmessage = (event: MessageEvent<ReaderRequest>) => event.data.type === "free" && freed(event.data.buffer);
   port.onmessage = (event: MessageEvent<ReaderRequest>) => {
     const msg = event.data;
-    if (msg.type === "free") {
-      free.push(msg.buffer);
-      credits++;
-      wake?.();
-      return;
-    }
+    if (msg.type === "free") return freed(msg.buffer);
     credits = msg.buffers;
     pump(msg.offset, msg.bufferSize).catch((error: unknown) =>
       port.postMessage({
@@ -42,35 +42,24 @@ export function serveFile(file: Blob, port: MessagePort, copier?: MessagePort): 
       } satisfies ReaderResponse),
     );
   };
-  let copierRoom = 0;
-  if (copier) copier.onmessage = (event: MessageEvent<SharedBytesAsk>) => void (copierRoom += event.data.buffers);
   async function pump(offset: number, size: number) {
     const fill = filler(file.slice(offset).stream());
-    for (let at = offset; ; ) {
+    for (;;) {
       while (credits === 0) await new Promise<void>((resolve) => (wake = resolve));
       credits--;
       const { buffer, length } = await fill(free.pop() ?? new ArrayBuffer(size));
-      if (copier && copierRoom > 0 && length > 0) {
-        copierRoom--;
-        const shared = buffer.slice(0, length);
-        copier.postMessage({ type: "bytes", at, buffer: shared } satisfies SharedBytes, [shared]);
-      }
-      at += length;
       if (length > 0) port.postMessage({ type: "chunk", buffer, length } satisfies ReaderResponse, [buffer]);
-      if (length < size) {
-        copier?.postMessage({ type: "end" } satisfies SharedBytes);
-        return port.postMessage({ type: "end" } satisfies ReaderResponse);
-      }
+      if (length < size) return port.postMessage({ type: "end" } satisfies ReaderResponse);
     }
   }
 }
 
 /**
- * Fills whole buffers from a byte stream; a short fill means the end. A BYOB reader writes
- * straight into the buffer (no chunk allocations); streams without one get their chunks copied.
- * The copier (staging/copier.ts) reads the file with it too.
+ * Fills whole buffers (or their first `want` bytes) from a byte stream; a short fill means the
+ * end. A BYOB reader writes straight into the buffer (no chunk allocations); streams without one
+ * get their chunks copied. The copier (staging/copy-source.ts) reads the file with it too.
  */
-export function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer) => Promise<{ buffer: ArrayBuffer; length: number }> {
+export function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer, want?: number) => Promise<{ buffer: ArrayBuffer; length: number }> {
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = stream.getReader({ mode: "byob" });
@@ -79,11 +68,11 @@ export function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer
   }
   const plain = byob ? undefined : stream.getReader();
   let rest: Uint8Array | undefined;
-  return async (buffer) => {
+  return async (buffer, want = buffer.byteLength) => {
     let length = 0;
-    while (length < buffer.byteLength) {
+    while (length < want) {
       if (byob) {
-        const { done, value } = await byob.read(new Uint8Array(buffer, length));
+        const { done, value } = await byob.read(new Uint8Array(buffer, length, want - length));
         if (value) buffer = value.buffer as ArrayBuffer; // the view's buffer was transferred
         if (done || !value) break;
         length += value.length;
@@ -93,7 +82,7 @@ export function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer
           if (done) break;
           rest = value;
         }
-        const n = Math.min(rest.length, buffer.byteLength - length);
+        const n = Math.min(rest.length, want - length);
         new Uint8Array(buffer, length, n).set(rest.subarray(0, n));
         rest = rest.subarray(n);
         length += n;
@@ -104,11 +93,17 @@ export function filler(stream: ReadableStream<Uint8Array>): (buffer: ArrayBuffer
 }
 
 /**
- * Hasher side: the file's bytes from `offset`, as the chunks of the reader. A chunk is valid
- * until the next one is asked for (its buffer then goes back to the reader); leaving early
- * closes the port.
+ * Where a hashed buffer may go instead of back to the reader: true when `pass` took it (and
+ * transferred it). `at` is the file offset of its first byte.
  */
-export async function* portChunks(port: MessagePort, offset: number, bufferSize: number, buffers: number): AsyncGenerator<Uint8Array> {
+export type PassOn = (at: number, buffer: ArrayBuffer, length: number) => boolean | Promise<boolean>;
+
+/**
+ * Hasher side: the file's bytes from `offset`, as the chunks of the reader. A chunk is valid
+ * until the next one is asked for (its buffer then goes to `pass`, or back to the reader);
+ * leaving early closes the port.
+ */
+export async function* portChunks(port: MessagePort, offset: number, bufferSize: number, buffers: number, pass?: PassOn): AsyncGenerator<Uint8Array> {
   const queue: ReaderResponse[] = [];
   let wake: (() => void) | undefined;
   port.onmessage = (event: MessageEvent<ReaderResponse>) => {
@@ -117,13 +112,14 @@ export async function* portChunks(port: MessagePort, offset: number, bufferSize:
   };
   port.postMessage({ type: "start", offset, bufferSize, buffers } satisfies ReaderRequest);
   try {
-    for (;;) {
+    for (let at = offset; ; ) {
       while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       const msg = queue.shift()!;
       if (msg.type === "end") return;
       if (msg.type === "error") throw Object.assign(new Error(`reading the file failed: ${msg.message}`), { name: msg.name });
       yield new Uint8Array(msg.buffer, 0, msg.length);
-      port.postMessage({ type: "free", buffer: msg.buffer } satisfies ReaderRequest, [msg.buffer]);
+      if (!(await pass?.(at, msg.buffer, msg.length))) port.postMessage({ type: "free", buffer: msg.buffer } satisfies ReaderRequest, [msg.buffer]);
+      at += msg.length;
     }
   } finally {
     port.close();

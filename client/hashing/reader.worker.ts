@@ -5,13 +5,13 @@
  */
 import { serveFile } from "./reader.ts";
 
-/** The one message the reader gets: the file, the port to its hasher, and the one to the copier when the file is copied too. */
+/** The one message the reader gets: the file, the port to its hasher, and, when the file is copied too, the one the copier returns buffers on. */
 export interface ReaderStart {
   file: Blob;
   port: MessagePort;
-  copier?: MessagePort;
+  returns?: MessagePort;
 }
 
 declare const self: { onmessage: ((event: MessageEvent<ReaderStart>) => void) | null };
 
-self.onmessage = (event) => serveFile(event.data.file, event.data.port, event.data.copier);
+self.onmessage = (event) => serveFile(event.data.file, event.data.port, event.data.returns);

@@ -2,8 +2,9 @@
  * The browser Hasher: per running hash a dedicated module Worker that hashes and one that reads
  * the file for it (both terminated when it ends), and main-thread access to the worker's
  * checkpoint database for peek/forget. With `stage`, a third worker copies the file into this
- * browser (staging/copier.ts) beside them: it stores the hasher's checkpoints as the copy reaches
- * them, and outlives a finished hash until the copy is whole (a pause, an error or forget() ends it).
+ * browser (staging/copier.ts) beside them: it writes the buffers the hasher has hashed, stores the
+ * hasher's checkpoints as they are taken, and outlives a finished hash until the copy is whole (a
+ * pause, an error or forget() ends it).
  */
 import { createIdbCheckpointStore } from "../persist/idb.ts";
 import { checkCheckpoint } from "./checkpoint.ts";
@@ -11,9 +12,20 @@ import type { HashInput, Hasher, HashRun } from "./hasher.ts";
 import { DEFAULT_CHECKPOINT_INTERVAL, type HashJobResult } from "./job.ts";
 import type { ReaderStart } from "./reader.worker.ts";
 import type { CopierResponse, CopierStart } from "../staging/copier.worker.ts";
+import { type CopyPace, defaultCopyPace } from "../staging/copier.ts";
 
 export type WorkerRequest =
-  | { type: "hash"; key: string; file: Blob; reader: MessagePort; copier?: MessagePort; checkpointInterval?: number; rate?: number }
+  | {
+      type: "hash";
+      key: string;
+      file: Blob;
+      reader: MessagePort;
+      /** To the copier: checkpoints, and with `passBuffers` (the copy written alongside) the hashed buffers. */
+      copier?: MessagePort;
+      passBuffers?: boolean;
+      checkpointInterval?: number;
+      rate?: number;
+    }
   | { type: "pause" };
 
 export type WorkerResponse =
@@ -64,18 +76,34 @@ function endCopier(key: string, copier?: Worker): void {
   copiers.delete(key);
 }
 
-/** Starts the copier of `input` (terminating an older one of the key); returns the ports for the hasher's checkpoints and the reader's bytes. */
-function startCopier(input: HashInput): { hasher: MessagePort; reader: MessagePort } {
+const spawnCopier = () => {
+  const copier = { worker: new Worker(new URL("../staging/copier.worker.ts", import.meta.url), { type: "module", name: "edge-upload-copier" }), failed: false };
+  copier.worker.onerror = () => void (copier.failed = true);
+  return copier;
+};
+
+/**
+ * With staging, an idle copier per page too, started ahead: one started on demand loaded while
+ * the hash ran (~300 ms under `vite dev`, 64-100 MiB of hashing), and the hash had passed those
+ * buffers back to the reader by then, so the copier read them again itself (bench item 1).
+ */
+let spareCopier: ReturnType<typeof spawnCopier> | undefined;
+
+/** Starts the copier of `input` (terminating an older one of the key); returns the ports for the hasher (checkpoints, hashed buffers) and the reader (buffers returned). */
+function startCopier(input: HashInput, pace: CopyPace): { hasher: MessagePort; reader: MessagePort } {
   endCopier(input.key);
-  const copier = new Worker(new URL("../staging/copier.worker.ts", import.meta.url), { type: "module", name: "edge-upload-copier" });
+  const taken = spareCopier && !spareCopier.failed ? spareCopier : spawnCopier();
+  if (spareCopier?.failed) spareCopier.worker.terminate();
+  spareCopier = spawnCopier();
+  const copier = taken.worker;
   copiers.set(input.key, copier);
   const channel = new MessageChannel();
-  const shared = new MessageChannel();
+  const returns = new MessageChannel(); // copier -> reader: the buffers it was passed, once written
   // Committed at the hasher's save step (half its checkpoint interval), so each checkpoint is stored soon after it is taken.
   const step = Math.max(1, Math.floor((input.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL) / 2));
-  copier.postMessage({ file: input.file, key: input.key, step, hasher: channel.port2, reader: shared.port2 } satisfies CopierStart, [
+  copier.postMessage({ file: input.file, key: input.key, step, pace, hasher: channel.port2, reader: returns.port2 } satisfies CopierStart, [
     channel.port2,
-    shared.port2,
+    returns.port2,
   ]);
   copier.onmessage = (event: MessageEvent<CopierResponse>) => {
     if (event.data.type === "stage") input.onStage?.(event.data.event);
@@ -85,19 +113,23 @@ function startCopier(input: HashInput): { hasher: MessagePort; reader: MessagePo
     endCopier(input.key, copier);
     input.onStage?.({ kind: "stopped", why: "unavailable" });
   };
-  return { hasher: channel.port1, reader: shared.port1 };
+  return { hasher: channel.port1, reader: returns.port1 };
 }
 
-export function createWorkerHasher(): Hasher {
+/** `stage`: files will be copied into this browser as they are hashed (a copier is started ahead). */
+export function createWorkerHasher(options: { stage?: boolean } = {}): Hasher {
   const checkpoints = createIdbCheckpointStore();
+  const defaultPace = defaultCopyPace();
   spare ??= spawn();
+  if (options.stage) spareCopier ??= spawnCopier();
   return {
     start(input): HashRun {
       const { worker, reader } = takeSpare();
       const channel = new MessageChannel();
-      const copierPorts = input.stage ? startCopier(input) : undefined;
+      const pace = input.copyPace ?? defaultPace;
+      const copierPorts = input.stage ? startCopier(input, pace) : undefined;
       const copierPort = copierPorts?.hasher;
-      const readerStart: ReaderStart = { file: input.file, port: channel.port2, ...(copierPorts ? { copier: copierPorts.reader } : {}) };
+      const readerStart: ReaderStart = { file: input.file, port: channel.port2, ...(copierPorts ? { returns: copierPorts.reader } : {}) };
       reader.postMessage(readerStart, copierPorts ? [channel.port2, copierPorts.reader] : [channel.port2]);
       const copier = copiers.get(input.key);
       const stop = (finished: boolean) => {
@@ -128,7 +160,7 @@ export function createWorkerHasher(): Hasher {
         key: input.key,
         file: input.file,
         reader: channel.port1,
-        ...(copierPort ? { copier: copierPort } : {}),
+        ...(copierPort ? { copier: copierPort, passBuffers: pace === "alongside" } : {}),
         checkpointInterval: input.checkpointInterval,
         rate: input.rate,
       };

@@ -5,9 +5,9 @@
  */
 import { createIdbCheckpointStore } from "../persist/idb.ts";
 import { type CopyJob, runCopier } from "./copier.ts";
-import type { StageEvent } from "./opfs.ts";
+import { type StageEvent, syncHandlesWork } from "./opfs.ts";
 
-/** The one message the copier gets: what to copy, the port its hasher sends checkpoints on, and the one its reader shares bytes on. */
+/** The one message the copier gets: what to copy, the port its hasher sends checkpoints and hashed buffers on, and the one it returns buffers to the reader on. */
 export interface CopierStart extends CopyJob {
   hasher: MessagePort;
   reader: MessagePort;
@@ -20,6 +20,9 @@ declare const self: {
   onmessage: ((event: MessageEvent<CopierStart>) => void) | null;
   postMessage(message: CopierResponse): void;
 };
+
+// Started ahead of its file (worker-hasher.ts keeps one spare): whether sync access handles work is asked now, not while the hash runs.
+void syncHandlesWork();
 
 self.onmessage = (event) => {
   const { hasher, reader, ...job } = event.data;

@@ -22,11 +22,16 @@ export type StageEvent =
   | { kind: "whole"; spent?: CopyTimes } // the whole file is kept
   | { kind: "stopped"; why: "full" | "unavailable" | "slow" }; // copying stopped (and the copy was removed); the hash goes on
 
-/** Milliseconds the copier spent reading the file, writing the copy and committing it, in this run (bench item 1's breakdown). */
+/**
+ * Milliseconds the copier spent getting bytes (waiting for the hasher's buffers or reading the file
+ * itself), writing the copy and committing it, in this run, and the bytes it read from the file
+ * itself rather than taking them from the hasher (bench item 1's breakdown).
+ */
 export interface CopyTimes {
   read: number;
   write: number;
   commit: number;
+  readAgain: number;
 }
 
 /** The staging directory, or undefined when this browser has no OPFS (or `create` is false and it does not exist). */
@@ -85,7 +90,7 @@ let syncWorks: Promise<boolean> | undefined;
  * support this operation"), and the file it was refused on then refuses `createWritable` too in
  * that worker (InvalidStateError): asked of the copy itself, the copy would be lost for this run.
  */
-function syncHandlesWork(): Promise<boolean> {
+export function syncHandlesWork(): Promise<boolean> {
   syncWorks ??= (async () => {
     const root = await navigator.storage.getDirectory();
     const name = `edge-upload-probe-${Math.random().toString(36).slice(2)}`;
