@@ -5,6 +5,8 @@
  */
 import { createUploader, type Uploader, type UploaderEvent, type UploaderOptions, type UploadSnapshot } from "../../client/index.ts";
 import { createWorkerHasher } from "../../client/hashing/worker-hasher.ts";
+import type { CopyPace } from "../../client/staging/copier.ts";
+import { removeCopy, stageDirectory } from "../../client/staging/opfs.ts";
 import { seededBytes } from "../support/seeded.ts";
 
 const LAST_MODIFIED = 1_700_000_000_000;
@@ -35,6 +37,39 @@ const harness = {
       },
     });
     return run.result;
+  },
+  /**
+   * Hashes seeded bytes with the copy kept in OPFS at `pace` (issue 18), at `rate` bytes/s at most
+   * (so a slow engine's copy keeps up); resolves once the copy has ended, with what happened in
+   * order, the copy's own SHA-256, and the copy removed.
+   */
+  async hashStaged(size: number, seed: number, opts: { key: string; pace: CopyPace; rate?: number }) {
+    const file = new Blob([seededBytes(size, seed)]);
+    const hasher = createWorkerHasher({ stage: true });
+    const happened: string[] = [];
+    let readAgain: number | undefined;
+    let copyEnded: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (copyEnded = resolve));
+    const result = await hasher.start({
+      key: opts.key,
+      file,
+      stage: true,
+      copyPace: opts.pace,
+      ...(opts.rate ? { rate: opts.rate } : {}),
+      onStage: (e) => {
+        happened.push(e.kind === "stopped" ? `stopped:${e.why}` : e.kind);
+        if (e.kind === "whole") readAgain = e.spent?.readAgain;
+        if (e.kind !== "written") copyEnded();
+      },
+    }).result;
+    happened.push("hashed");
+    await ended;
+    const dir = await stageDirectory(false);
+    const copy = await (await dir!.getFileHandle(opts.key)).getFile();
+    const copyDigest = `sha256:${[...new Uint8Array(await crypto.subtle.digest("SHA-256", await copy.arrayBuffer()))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    await hasher.forget(opts.key);
+    await removeCopy(opts.key);
+    return { result, happened, readAgain, copyDigest, copySize: copy.size };
   },
   async forgetHash(key: string) {
     await createWorkerHasher().forget(key);
