@@ -21,7 +21,8 @@ export type UploadStateKind = UploadState["kind"];
 /**
  * Whether a copy of the file is kept in this browser (the origin private file system, OPFS), so
  * that after a crash the upload continues from it without the person finding the file again.
- * The copy is written while the file is hashed, never behind the hash (client/staging/).
+ * The copy is written alongside the hash on machines with cores to spare, right after it on
+ * smaller ones (client/staging/copier.ts, "Pace"); only a whole copy is ever used.
  */
 export type StagedState =
   | { kind: "off" } // the integrator turned staging off (`staging: false`)
