@@ -126,8 +126,9 @@ export default defineConfig({
           globalSetup: ["test/support/stack-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          // One browser at a time: CI has two cores.
-          fileParallelism: false,
+          // Browser files run in the one pool with the rest (two files at once, maxWorkers above).
+          // With `fileParallelism: false` Vitest ran them one at a time, but only after every other
+          // file (a group of their own): ~5 min after ~4, over the 10-minute aim.
         },
       },
     ],

@@ -1,12 +1,14 @@
 /**
  * Issue 18: the two paces of the copy kept in OPFS (client/staging/copier.ts), in every engine
  * (Chromium, Firefox ESR, WebKitGTK), on a profile on disk, with the real workers:
- * - alongside (4 cores or more): every byte of the copy comes from the buffers the hasher passed
- *   on (staging/pass.ts), none is read from the file a second time, and the copy is the file;
+ * - alongside (4 cores or more): the copy is the file, and it comes from the buffers the hasher
+ *   passed on (staging/pass.ts) rather than from reading the file a second time;
  * - after the hash (fewer cores, as this machine): nothing is written while the hash runs, and
  *   the whole copy follows it.
- * The hash is held to 12 MB/s so even WebKitGTK's createWritable copy keeps up with it: whether
- * the copier was passed every buffer must not depend on the machine's load.
+ * The hash is held to 12 MB/s so even WebKitGTK's createWritable copy keeps up with it. Still, a
+ * copier that stalls past the hasher's wait budget (100 ms and 5%) gets buffers back-filled by its
+ * own reads: with another browser test beside it on 2 cores, Firefox's copier once read 8 of 24
+ * MiB itself. So "alongside" asserts that most of the copy was passed, not all of it.
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -49,13 +51,13 @@ describe.each(ENGINES)("%s", (engine) => {
       rate: RATE,
     });
 
-  test("alongside: the copy is the file, written from the hasher's own buffers (no byte read twice)", async () => {
+  test("alongside: the copy is the file, written mostly from the hasher's own buffers (not read twice)", async () => {
     const r = await hashStaged(`${engine}-alongside`, "alongside");
     expect(r.result).toMatchObject({ kind: "done", digest });
     expect(r.copyDigest).toBe(digest);
     expect(r.copySize).toBe(SIZE);
     expect(r.happened.filter((h) => h !== "written")).toEqual(expect.arrayContaining(["hashed", "whole"]));
-    expect(r.readAgain).toBe(0);
+    expect(r.readAgain).toBeLessThanOrEqual(SIZE / 2);
   });
 
   test("after the hash: nothing is written while it runs; the whole copy follows, read from the file", async () => {

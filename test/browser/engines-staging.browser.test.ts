@@ -148,6 +148,15 @@ describe.each(ENGINES)("%s", (engine) => {
     await openPage(browser);
     await waitForRow(browser, rowSelector(name, `[data-state="interrupted"][data-reason="reload"][data-staged="true"]`), 30_000);
     await expect(rowText(browser, name, ".upload__message")).resolves.toMatch(/continue from the copy kept in this browser; no need to find the file/);
+    // Nothing asks for the file: its Choose button is not shown.
+    const chooseShown = await browser.evaluate(
+      (sel, find) => {
+        const el = find(sel) as HTMLElement | null;
+        return el !== null && el.offsetParent !== null;
+      },
+      rowSelector(name, " button[data-action=choose]"),
+    );
+    expect(chooseShown).toBe(false);
     const sentBefore = proxy.patchBytes;
     await browser.click(rowSelector(name, " button[data-action=resume]")); // the one click; no file given
     await browser.waitFor((sel, find) => ["done", "failed"].includes(find(sel)?.getAttribute("data-state") ?? ""), rowSelector(name));

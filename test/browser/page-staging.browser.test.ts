@@ -2,10 +2,9 @@
  * Issue 18 in Chromium: a copy of each file kept in this browser (OPFS) lets an upload continue
  * after a crash without the file. Files are given through the page's plain <input type=file>, so
  * there is no FileSystemFileHandle to fall back on: only the copy can save the person the search.
+ * The crash itself (SIGKILL mid-upload, relaunch, one click finishes from the copy) is
+ * engines-staging.browser.test.ts, in Chromium, Firefox ESR and WebKitGTK; here is the rest:
  *
- * - Chromium is SIGKILLed mid-upload (the proxy holds the PATCH bytes, so "mid-upload" is a fact),
- *   restarted on the same profile; one click on the row finishes the upload from the copy, with
- *   the right blob, and the copy is gone afterwards.
  * - A copy changed on disk fails its fingerprint check: it is not used, it is removed, and the row
  *   asks for the file; given again, the upload finishes.
  * - A file over `stageLimit` is not copied, the row says so, and the upload works as before.
@@ -144,37 +143,6 @@ async function uploadThenKill(profile: string, spec: FileSpec): Promise<{ key: s
   proxy.setGate(Number.POSITIVE_INFINITY);
   return { key, uploadedAtKill };
 }
-
-test("Chromium SIGKILLed mid-upload of a file from a plain input, restarted on its profile: one click finishes it from the copy kept in OPFS, right blob, copy gone", async () => {
-  const spec: FileSpec = { name: "staged-40mib.bin", size: 40 * MiB, seed: 181, lastModified: 1_700_000_018_001 };
-  const expected = sha256Digest(seededBytes(spec.seed, spec.size));
-  const profile = await newProfile();
-  const { key } = await uploadThenKill(profile, spec);
-
-  // Session 2: the row is interrupted, continues without the file, and says from where.
-  running = await launchKillable(profile);
-  const page = await openPage(running, QUERY);
-  const r = row(page, spec.name);
-  await row(page, spec.name, `[data-state="interrupted"][data-reason="reload"][data-staged="true"]`).waitFor();
-  await expect(r.locator(".upload__message").innerText()).resolves.toMatch(/continue from the copy kept in this browser; no need to find the file/);
-  await expect(r.locator("button[data-action=choose]").isVisible()).resolves.toBe(false);
-  await page.screenshot({ path: `${SCREENSHOTS}/resume-from-copy-after-crash.png`, fullPage: true });
-
-  const sentBefore = proxy.patchBytes;
-  await r.locator("button[data-action=resume]").click(); // the one click; no file given
-  await waitForEnd(page, spec.name);
-  await expect(hook(r, "data-state")).resolves.toBe("done");
-  await expect(hook(r, "data-source")).resolves.toBe("copy");
-  await expect(hook(r, "data-digest")).resolves.toBe(expected);
-  const resumedUploadAt = Number(await hook(r, "data-resumed-upload-at"));
-  expect(resumedUploadAt).toBeGreaterThan(0); // continued at the edge's offset, not from 0
-  expect(proxy.patchBytes - sentBefore).toBe(spec.size - resumedUploadAt);
-  await expectBlob(await hook(r, "data-blob"), expected);
-  // Done: the copy is removed (and nothing else is left in the staging directory).
-  expect(key).toMatch(/^[0-9a-f]{32}$/);
-  await expect(stagedCopies(page)).resolves.toEqual([]);
-  await expect(hook(r, "data-staged")).resolves.toBeNull();
-});
 
 test("a kept copy changed on disk fails its fingerprint check: not used, removed, the row asks for the file, and the file given again finishes", async () => {
   const spec: FileSpec = { name: "staged-tampered.bin", size: 24 * MiB, seed: 182, lastModified: 1_700_000_018_002 };
