@@ -302,12 +302,11 @@ export class UploadSession {
       } catch (err) {
         // The writer committed what it could; re-read its state on the next request.
         ctx.writer = undefined;
+        throw err;
+      } finally {
         record.committed = writer.offset;
         await ctx.touch(record);
-        throw err;
       }
-      record.committed = writer.offset;
-      await ctx.touch(record);
     }
     if (writer.offset === record.length) return this.#finish(record, writer);
     return status(record, writer.offset);
