@@ -223,6 +223,32 @@ describe("chaos suite: minimal failing schedules (each fails while its bug is th
       expect(answers.filter((a) => a !== "503" && a !== "offset 200")).toEqual([]);
     });
 
+    test("session: an offset HEAD answered is recorded before the answer, so a later restart on a stale read never reports less", async () => {
+      // The object died between a PATCH's commit (offset 200 in the store) and its record write
+      // (committed still 100): the next HEAD resumes from the store and answers 200. Unless it
+      // records that first, a restart after it on a stale read answered 100.
+      const data = seededBytes(300, 6);
+      const body = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(bytes), c.close()) });
+      const answers: string[] = [];
+      for (let seed = 1; seed <= 8; seed++) {
+        const faulty = createFaultyDriver(createMemoryDriver(), { seed, rates: { stale: 1 }, ops: ["get", "stat", "list"], staleWindow: 50 });
+        faulty.setEnabled(false);
+        const storage = createMemorySessionStorage();
+        const session = new UploadSession({ driver: faulty, storage, config, writer: writerOptions });
+        await session.create({ id: ID, namespace: NS, length: data.length, metadata: "" });
+        await session.patch(NS, { offset: 0, contentLength: 100, body: body(data.subarray(0, 100)) });
+        // The PATCH of 100..200 committed in the store, its record write lost with the object.
+        const writer = await resumeUploadWriter(faulty, { namespace: NS, id: ID }, writerOptions);
+        await writer.write(data.subarray(100, 200));
+        const head = await new UploadSession({ driver: faulty, storage, config, writer: writerOptions }).head(NS);
+        expect(head.offset).toBe(200);
+        faulty.setEnabled(true);
+        const again = await new UploadSession({ driver: faulty, storage, config, writer: writerOptions }).head(NS).catch((e: unknown) => e);
+        answers.push(again instanceof ApiError ? `${again.status}` : `offset ${(again as { offset: number }).offset}`);
+      }
+      expect(answers.filter((a) => a !== "503" && a !== "offset 200")).toEqual([]);
+    });
+
     test("writer: resuming from a stale `info` never moves the committed offset back", async () => {
       // Bug: commits rewrite `info` unconditionally; a writer resumed from an older `info` (stale
       // read) commits its older offset over the newer one. A conditional put (If-Match on the
