@@ -1,7 +1,7 @@
 /**
  * The browser's hasher: one Web Worker per running hash. It hashes the File's bytes, which its
  * reader worker sends it (reader.ts), with hash-wasm and checkpoints into IndexedDB
- * (persist/idb.ts; job.ts does the work), through the copier when the file is also copied. Bundled by Vite from
+ * (persist/idb.ts; job.ts does the work), telling the copier of each when the file is also copied. Bundled by Vite from
  * `new Worker(new URL("./hasher.worker.ts", import.meta.url))` in worker-hasher.ts.
  */
 import { createIdbCheckpointStore } from "../persist/idb.ts";
@@ -21,14 +21,20 @@ const controller = new AbortController();
 const idb = createIdbCheckpointStore();
 
 /**
- * While the file is copied (staging/copier.ts), checkpoints go to the copier, which stores each
- * as it comes and learns from them how far the hash is. Reading and dropping a checkpoint stay here.
+ * While the file is copied (staging/copier.ts), the copier is told of each checkpoint as it is
+ * taken, which is how it learns how far the hash is; the checkpoint is still stored here and
+ * awaited, so job.ts's promise holds (the newest durable checkpoint at most one interval behind,
+ * the paused one stored before "paused" is answered). Stored by the copier, as it once was,
+ * checkpoints waited on a second thread's queue and died with it: a SIGKILL in CI resumed
+ * 36 MiB behind the hash, and a pause ended the copier before it stored the paused offset.
  */
-function viaCopier(copier: MessagePort): CheckpointStore {
+function tellingCopier(copier: MessagePort): CheckpointStore {
   return {
-    get: idb.get,
-    delete: idb.delete,
-    set: async (_key, checkpoint) => copier.postMessage({ type: "checkpoint", checkpoint } satisfies CopierInbound),
+    ...idb,
+    set: (key, checkpoint) => {
+      copier.postMessage({ type: "checkpoint", offset: checkpoint.offset } satisfies CopierInbound);
+      return idb.set(key, checkpoint);
+    },
   };
 }
 
@@ -46,7 +52,7 @@ self.onmessage = (event) => {
     read: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
     // 3 buffers of 4 MiB: one being hashed, two being filled (measured: enough to never wait); and those the copier may hold.
     chunks: (start) => portChunks(reader, start, DEFAULT_SLICE_SIZE, pass ? 3 + COPIER_ROOM : 3, pass),
-    checkpoints: copier ? viaCopier(copier) : idb,
+    checkpoints: copier ? tellingCopier(copier) : idb,
     checkpointInterval,
     rate,
     signal: controller.signal,

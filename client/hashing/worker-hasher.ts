@@ -2,9 +2,9 @@
  * The browser Hasher: per running hash a dedicated module Worker that hashes and one that reads
  * the file for it (both terminated when it ends), and main-thread access to the worker's
  * checkpoint database for peek/forget. With `stage`, a third worker copies the file into this
- * browser (staging/copier.ts) beside them: it writes the buffers the hasher has hashed, stores the
- * hasher's checkpoints as they are taken, and outlives a finished hash until the copy is whole (a
- * pause, an error or forget() ends it).
+ * browser (staging/copier.ts) beside them: it writes the buffers the hasher has hashed, follows
+ * the hasher's checkpoints (the hasher stores them), and outlives a finished hash until the copy
+ * is whole (a pause, an error or forget() ends it).
  */
 import { createIdbCheckpointStore } from "../persist/idb.ts";
 import { checkCheckpoint } from "./checkpoint.ts";
@@ -20,7 +20,7 @@ export type WorkerRequest =
       key: string;
       file: Blob;
       reader: MessagePort;
-      /** To the copier: checkpoints, and with `passBuffers` (the copy written alongside) the hashed buffers. */
+      /** To the copier: checkpoint offsets, and with `passBuffers` (the copy written alongside) the hashed buffers. */
       copier?: MessagePort;
       passBuffers?: boolean;
       checkpointInterval?: number;
@@ -89,7 +89,7 @@ const spawnCopier = () => {
  */
 let spareCopier: ReturnType<typeof spawnCopier> | undefined;
 
-/** Starts the copier of `input` (terminating an older one of the key); returns the ports for the hasher (checkpoints, hashed buffers) and the reader (buffers returned). */
+/** Starts the copier of `input` (terminating an older one of the key); returns the ports for the hasher (checkpoint offsets, hashed buffers) and the reader (buffers returned). */
 function startCopier(input: HashInput, pace: CopyPace): { hasher: MessagePort; reader: MessagePort } {
   endCopier(input.key);
   const taken = spareCopier && !spareCopier.failed ? spareCopier : spawnCopier();
@@ -99,7 +99,7 @@ function startCopier(input: HashInput, pace: CopyPace): { hasher: MessagePort; r
   copiers.set(input.key, copier);
   const channel = new MessageChannel();
   const returns = new MessageChannel(); // copier -> reader: the buffers it was passed, once written
-  // Committed at the hasher's save step (half its checkpoint interval), so each checkpoint is stored soon after it is taken.
+  // Committed at the hasher's save step (half its checkpoint interval), as the checkpoints are.
   const step = Math.max(1, Math.floor((input.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL) / 2));
   copier.postMessage({ file: input.file, key: input.key, step, pace, hasher: channel.port2, reader: returns.port2 } satisfies CopierStart, [
     channel.port2,
@@ -168,7 +168,7 @@ export function createWorkerHasher(options: { stage?: boolean } = {}): Hasher {
       return { result, pause: () => worker.postMessage({ type: "pause" } satisfies WorkerRequest) };
     },
     peek: async (key, size) => checkCheckpoint(await checkpoints.get(key), size),
-    // The upload is done or cancelled: its copy is not wanted any more, nor a checkpoint the copier would store.
+    // The upload is done or cancelled: its copy is not wanted any more, nor its checkpoint.
     forget: async (key) => {
       endCopier(key);
       await checkpoints.delete(key);

@@ -17,16 +17,14 @@
  *   cache took another 1.3 s of CPU on this VM, so a copy alongside cost the hash a third of its
  *   throughput, and one resting between writes a fifth (bench item 1, docs/bench.md).
  *
- * The hasher's checkpoints come here as they are taken and are stored at once, in order: a
- * checkpoint ahead of the copy risks nothing (only a whole copy is used), while holding it back
- * until the copy reached it lost the hash's progress after a crash whenever the copy trailed.
- * The copier goes on after the hash has ended until the copy is whole (worker-hasher.ts keeps it
+ * The hasher tells the copier the offset of each checkpoint it takes, which is how the copier
+ * knows how far the hash is; the hasher stores its checkpoints itself and never waits on the
+ * copy (hasher.worker.ts says why: stored here, they were lost with this worker). The copier goes on after the hash has ended until the copy is whole (worker-hasher.ts keeps it
  * running).
  *
  * A failure (storage full, OPFS refusing) stops the copy, never the hash or the upload: the copy
  * is removed.
  */
-import type { CheckpointStore } from "../hashing/checkpoint.ts";
 import { type CopySource, createCopySource } from "./copy-source.ts";
 import { nameOf, openSink, removeCopy, type StageEvent, type StageSink } from "./opfs.ts";
 import type { CopierInbound } from "./pass.ts";
@@ -80,10 +78,8 @@ export interface CopyJob {
 }
 
 export interface CopierHooks {
-  /** Where the hasher's checkpoints are stored, as they come (IndexedDB in the browser). */
-  checkpoints: CheckpointStore;
   report(event: StageEvent): void;
-  /** The copy is whole or stopped, the hash has ended, and every checkpoint due is stored. */
+  /** The copy is whole or stopped, and the hash has ended. */
   settled(): void;
   /** Opens the copy for writing (tests give their own); opfs.ts's openSink by default. */
   open?: (key: string) => Promise<StageSink | undefined>;
@@ -92,17 +88,16 @@ export interface CopierHooks {
 }
 
 /**
- * Copies `job.file` into its copy and stores the checkpoints that arrive on `hasher`. Resolves
+ * Copies `job.file` into its copy, following the hash by what arrives on `hasher`. Resolves
  * when the copy is whole or stopped (settled() may come later, when the hash ends after the copy).
  */
 export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks): Promise<void> {
   let copying = true;
-  let storing: Promise<void> = Promise.resolve(); // one store at a time, in the order taken
   const source = createCopySource(job.file, hasher, job.pace === "alongside" ? hooks.reader : undefined);
   // This run of the hash, as far as its messages tell: where it started and is, and when.
   const hash = { from: 0, at: 0, startedAt: performance.now(), endedAt: undefined as number | undefined };
   const advance = () => {
-    if (hash.endedAt !== undefined && !copying) void storing.then(() => hooks.settled());
+    if (hash.endedAt !== undefined && !copying) hooks.settled();
   };
   hasher.onmessage = (event: MessageEvent<CopierInbound>) => {
     const msg = event.data;
@@ -110,11 +105,8 @@ export function runCopier(job: CopyJob, hasher: MessagePort, hooks: CopierHooks)
       hash.from = hash.at = msg.offset;
       hash.startedAt = performance.now();
     } else if (msg.type === "bytes") source.passed(msg);
-    else if (msg.type === "checkpoint") {
-      const { checkpoint } = msg;
-      storing = storing.then(() => hooks.checkpoints.set(job.key, checkpoint)).catch(() => undefined);
-      hash.at = checkpoint.offset;
-    } else {
+    else if (msg.type === "checkpoint") hash.at = msg.offset;
+    else {
       hash.endedAt = performance.now();
       source.hashEnded(); // a hash that ended without reading (its digest was stored) sends no bytes
     }

@@ -1,13 +1,12 @@
 /**
  * The copier: a Web Worker of its own per staged hash (copier.ts does the work), started by
  * worker-hasher.ts beside the hasher and its reader, and kept running after the hash has ended
- * until the copy is whole. Its checkpoint writes go to the hasher's IndexedDB database.
+ * until the copy is whole.
  */
-import { createIdbCheckpointStore } from "../persist/idb.ts";
 import { type CopyJob, runCopier } from "./copier.ts";
 import { type StageEvent, syncHandlesWork } from "./opfs.ts";
 
-/** The one message the copier gets: what to copy, the port its hasher sends checkpoints and hashed buffers on, and the one it returns buffers to the reader on. */
+/** The one message the copier gets: what to copy, the port its hasher sends its progress and hashed buffers on, and the one it returns buffers to the reader on. */
 export interface CopierStart extends CopyJob {
   hasher: MessagePort;
   reader: MessagePort;
@@ -28,7 +27,6 @@ self.onmessage = (event) => {
   const { hasher, reader, ...job } = event.data;
   void runCopier(job, hasher, {
     reader,
-    checkpoints: createIdbCheckpointStore(),
     report: (stage) => self.postMessage({ type: "stage", event: stage }),
     settled: () => self.postMessage({ type: "settled" }),
   });

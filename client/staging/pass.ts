@@ -9,16 +9,16 @@
  * buffer instead cost a third of the hashing throughput on its own (allocating and collecting a
  * fresh 4 MiB buffer per 4 MiB, bench item 1, 2026-12-02).
  */
-import type { HashCheckpoint } from "../hashing/checkpoint.ts";
 import type { PassOn } from "../hashing/reader.ts";
 
 /**
- * Hasher -> copier: where the hash starts, its checkpoints as taken, the buffers it hashed
- * (transferred; only alongside, while the copier has room), then the end of the hash.
+ * Hasher -> copier: where the hash starts, the offset of each checkpoint as taken (the hasher
+ * stores it itself), the buffers it hashed (transferred; only alongside, while the copier has
+ * room), then the end of the hash.
  */
 export type CopierInbound =
   | { type: "start"; offset: number }
-  | { type: "checkpoint"; checkpoint: HashCheckpoint }
+  | { type: "checkpoint"; offset: number }
   | { type: "bytes"; at: number; buffer: ArrayBuffer; length: number }
   | { type: "end" };
 

@@ -19,15 +19,20 @@ let uploader: Uploader | undefined;
 const events: UploaderEvent[] = [];
 
 const harness = {
-  /** Hashes seeded bytes in the worker; `pauseAt` pauses once that many bytes are hashed. */
-  async hash(size: number, seed: number, opts: { key: string; interval?: number; pauseAt?: number }) {
+  /**
+   * Hashes seeded bytes in the worker; `pauseAt` pauses once that many bytes are hashed; `stage`
+   * also copies the file into OPFS (the copier is ended with the pause, as the uploader's is).
+   * `storedAt` is the offset of the checkpoint stored when the result came (peeked at once).
+   */
+  async hash(size: number, seed: number, opts: { key: string; interval?: number; pauseAt?: number; stage?: boolean }) {
     const file = new Blob([seededBytes(size, seed)]);
-    const hasher = createWorkerHasher();
+    const hasher = createWorkerHasher({ stage: opts.stage === true });
     let run: ReturnType<typeof hasher.start> | undefined;
     let paused = false;
     run = hasher.start({
       key: opts.key,
       file,
+      stage: opts.stage === true,
       checkpointInterval: opts.interval,
       onProgress: (offset) => {
         if (opts.pauseAt !== undefined && offset >= opts.pauseAt && !paused) {
@@ -36,7 +41,10 @@ const harness = {
         }
       },
     });
-    return run.result;
+    const result = await run.result;
+    const storedAt = (await hasher.peek(opts.key, size))?.offset;
+    if (opts.stage) await removeCopy(opts.key);
+    return { ...result, storedAt };
   },
   /**
    * Hashes seeded bytes with the copy kept in OPFS at `pace` (issue 18), at `rate` bytes/s at most
