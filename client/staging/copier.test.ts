@@ -42,7 +42,6 @@ function heldSink(size: number, fail?: string) {
   };
 }
 
-
 /** Lets queued messages and promise callbacks run (for what must NOT have happened: the copy is held, so no wait would change it). */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 

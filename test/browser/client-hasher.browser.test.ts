@@ -37,25 +37,28 @@ test.each([0, 1, 16 * MiB - 1, 16 * MiB, 16 * MiB + 1, 100 * MiB])("the worker's
 // With staging the hasher's checkpoints once went through the copier, which stored them late or
 // never (it was ended with the pause): a CI run resumed 36 MiB behind the kill. `storedAt` is
 // read the moment the paused result comes.
-test.each([false, true])("a hash paused mid-way (staged: %s) has its checkpoint stored when it says paused, and continues from it after a reload, to the same digest", async (stage) => {
-  const size = 40 * MiB + 7;
-  const key = `resume-${stage}`;
-  const paused = await page.evaluate(
-    ([s, i, at, k, st]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 9, { key: k, interval: i, pauseAt: at, stage: st }),
-    [size, 8 * MiB, 20 * MiB, key, stage] as const,
-  );
-  expect(paused.kind).toBe("paused");
-  if (paused.kind !== "paused") return;
-  expect(paused.offset).toBeGreaterThanOrEqual(20 * MiB);
-  expect(paused.storedAt).toBe(paused.offset);
+test.each([false, true])(
+  "a hash paused mid-way (staged: %s) has its checkpoint stored when it says paused, and continues from it after a reload, to the same digest",
+  async (stage) => {
+    const size = 40 * MiB + 7;
+    const key = `resume-${stage}`;
+    const paused = await page.evaluate(
+      ([s, i, at, k, st]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 9, { key: k, interval: i, pauseAt: at, stage: st }),
+      [size, 8 * MiB, 20 * MiB, key, stage] as const,
+    );
+    expect(paused.kind).toBe("paused");
+    if (paused.kind !== "paused") return;
+    expect(paused.offset).toBeGreaterThanOrEqual(20 * MiB);
+    expect(paused.storedAt).toBe(paused.offset);
 
-  await page.reload();
-  await page.waitForFunction(() => "harness" in globalThis);
-  const resumed = await page.evaluate(([s, i, k]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 9, { key: k, interval: i }), [
-    size,
-    8 * MiB,
-    key,
-  ] as const);
-  expect(resumed).toMatchObject({ kind: "done", digest: expected(size, 9), resumedAt: paused.offset, bytesRead: size - paused.offset });
-  await page.evaluate((k) => (globalThis as unknown as { harness: Harness }).harness.forgetHash(k), key);
-});
+    await page.reload();
+    await page.waitForFunction(() => "harness" in globalThis);
+    const resumed = await page.evaluate(([s, i, k]) => (globalThis as unknown as { harness: Harness }).harness.hash(s, 9, { key: k, interval: i }), [
+      size,
+      8 * MiB,
+      key,
+    ] as const);
+    expect(resumed).toMatchObject({ kind: "done", digest: expected(size, 9), resumedAt: paused.offset, bytesRead: size - paused.offset });
+    await page.evaluate((k) => (globalThis as unknown as { harness: Harness }).harness.forgetHash(k), key);
+  },
+);
